@@ -1,0 +1,17 @@
+"""Engine fixtures: one tiny random-weights pipeline per test session."""
+
+import pytest
+
+from engine.device import choose_placement
+from engine.load import load_model
+from engine.tiny import build_tiny_pipeline
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir):
+    return load_model(tiny_model_dir, choose_placement("cpu"))

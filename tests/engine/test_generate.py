@@ -1,0 +1,85 @@
+"""Tiny-model CPU runs of the real generation path."""
+
+import numpy as np
+import pytest
+
+from engine.device import choose_placement
+from engine.generate import ImageRequest, SamplingSettings, generate
+from engine.load import clear_cache, load_model
+from engine.schedulers import SCHEDULERS, make_scheduler
+from engine.seeds import image_seed
+
+COLORS = ["red", "blue", "green", "pink", "teal"]
+
+
+def _requests():
+    return [
+        ImageRequest(f"asset-{i}", f"SKU-{i}", 0, image_seed(1, f"SKU-{i}", 0), f"a {c} wood table on a wood floor", "text")
+        for i, c in enumerate(COLORS)
+    ]
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpmsolver++", "euler"])
+def test_image_is_identical_whatever_its_batch_or_position(tiny_model, scheduler):
+    settings = SamplingSettings(scheduler, steps=4, guidance_scale=3.0, width=32, height=32, max_sequence_length=32)
+    requests = _requests()
+    all_five = generate(tiny_model, requests, settings, batch_size=5)
+    alone = generate(tiny_model, [requests[3]], settings, batch_size=1)
+    reordered = generate(tiny_model, [requests[4], requests[3], requests[0]], settings, batch_size=2)
+    assert np.array_equal(all_five[3].pixels, alone[0].pixels)
+    assert np.array_equal(all_five[3].pixels, reordered[1].pixels)
+    # Different seeds give different images: the check above is not comparing constants.
+    assert not np.array_equal(all_five[0].pixels, all_five[1].pixels)
+
+
+def test_outputs_shapes_costs_and_scheduler(tiny_model):
+    settings = SamplingSettings("ddim", steps=5, guidance_scale=2.0, width=32, height=32, max_sequence_length=32)
+    images = generate(tiny_model, _requests()[:2], settings, batch_size=2)
+    assert images[0].pixels.shape == (32, 32, 3) and images[0].pixels.dtype == np.uint8
+    assert images[0].denoiser_evals == 5 * 2  # 5 steps x (conditional + unconditional)
+    assert images[0].scheduler_class == "DDIMScheduler"
+    assert images[0].scheduler_config["clip_sample"] is False
+    plain = generate(tiny_model, _requests()[:1], SamplingSettings("ddim", 5, 1.0, 32, 32, 32), batch_size=1)
+    assert plain[0].denoiser_evals == 5  # w = 1 is plain conditional sampling: one branch
+
+
+def test_guidance_changes_the_image(tiny_model):
+    request = _requests()[:1]
+    low = generate(tiny_model, request, SamplingSettings("euler", 4, 1.0, 32, 32, 32), 1)[0].pixels
+    high = generate(tiny_model, request, SamplingSettings("euler", 4, 7.5, 32, 32, 32), 1)[0].pixels
+    assert not np.array_equal(low, high)
+
+
+def test_reload_gives_the_same_image(tiny_model_dir, tiny_model):
+    settings = SamplingSettings("dpmsolver++", 4, 3.0, 32, 32, 32)
+    first = generate(tiny_model, _requests()[:1], settings, 1)[0].pixels
+    clear_cache()
+    reloaded = load_model(tiny_model_dir, choose_placement("cpu"))
+    assert reloaded is not tiny_model
+    assert reloaded.weights_sha256 == tiny_model.weights_sha256
+    assert np.array_equal(first, generate(reloaded, _requests()[:1], settings, 1)[0].pixels)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (SamplingSettings("ddim", 0, 3.0, 32, 32), "steps"),
+        (SamplingSettings("ddim", 4, 0.5, 32, 32), "guidance_scale"),
+        (SamplingSettings("ddim", 4, 3.0, 30, 32), "width"),
+        (SamplingSettings("pndm", 4, 3.0, 32, 32), "unknown scheduler 'pndm'; allowed: ddim"),
+    ],
+)
+def test_bad_settings_fail_with_allowed_values(tiny_model, settings, message):
+    with pytest.raises(ValueError, match=message):
+        generate(tiny_model, _requests()[:1], settings, 1)
+
+
+def test_flow_matching_sampler_refused_on_ddpm_model(tiny_model):
+    with pytest.raises(ValueError, match="does not fit this DDPM-family model"):
+        make_scheduler("flow-euler", tiny_model.base_scheduler)
+    assert set(SCHEDULERS) >= {"ddim", "dpmsolver++", "euler"}
+
+
+def test_loader_refuses_a_folder_without_model_index(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model_index.json"):
+        load_model(tmp_path, choose_placement("cpu"))
