@@ -1,0 +1,1 @@
+"""Data only: the packaged sample catalog (a package so setuptools ships its *.parquet)."""
