@@ -72,6 +72,9 @@ def read_catalog(
     """Stream the catalog and keep only rows matching `skus` and `categories`, at most `limit` of them."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be None or an int >= 0; got {limit!r}")
+    for name, values in (("skus", skus), ("categories", categories)):
+        if isinstance(values, str):  # a bare string would be read as a set of characters
+            raise ValueError(f"{name} must be a collection of strings, not the string {values!r}")
     if categories is not None:
         unknown = sorted(set(categories) - set(CATEGORIES))
         if unknown:

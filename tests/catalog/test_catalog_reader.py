@@ -87,6 +87,7 @@ def test_read_catalog_empty_result_keeps_the_schema(catalog_file):
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"limit": -1}, "limit must be"), ({"limit": 1.5}, "limit must be"),
+     ({"skus": "TBL-0000001"}, "skus must be a collection"),
      ({"categories": ["lamp", "rocket"]}, r"unknown categories \['rocket'\]; allowed: table")],
 )
 def test_read_catalog_refuses_bad_arguments(catalog_file, kwargs, message):
