@@ -135,3 +135,9 @@ def clear_cache() -> None:
     """Forget every loaded pipeline (tests use it to prove a reload gives the same images)."""
     with _LOCK:
         _CACHE.clear()
+
+
+def read_defaults(model_dir: str | Path) -> dict:
+    """The generation defaults a model folder recommends (catalog_concepts.json), or {}."""
+    path = Path(model_dir) / DEFAULTS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -1,0 +1,58 @@
+"""The one place that chooses local or production resources: S3, state folder, default model and catalog."""
+
+import os
+from pathlib import Path
+
+from storage.settings import S3Settings, resolve_s3_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL_DIR = REPO_ROOT / "embedded_model" / "weights" / "concepts-dit-64"
+SAMPLE_CATALOG = REPO_ROOT / "catalog" / "samples" / "sample_catalog.parquet"
+ENV_STATE_DIR = "CONCEPTS_HOME"
+ENV_S3_BLOCK = "CONCEPTS_S3_BLOCK"
+
+
+def state_dir() -> Path:
+    """Local state (embedded S3 data, built models, signing keys): $CONCEPTS_HOME or ~/.catalog-concepts."""
+    path = Path(os.environ.get(ENV_STATE_DIR, Path.home() / ".catalog-concepts")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def s3_settings(bucket: str | None = None) -> S3Settings:
+    """S3 settings from a Prefect JSON block named by $CONCEPTS_S3_BLOCK, else from the environment."""
+    block_name = os.environ.get(ENV_S3_BLOCK)
+    if block_name:
+        from prefect.blocks.system import Secret
+
+        # A Secret block holding {"endpoint_url", "bucket", "access_key", "secret_key", "region"}.
+        value = Secret.load(block_name).get()
+        settings = S3Settings(**value)
+    else:
+        settings = resolve_s3_settings()
+    if bucket:
+        settings = S3Settings(
+            endpoint_url=settings.endpoint_url,
+            bucket=bucket,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            region=settings.region,
+        )
+    return settings
+
+
+def default_model_dir() -> Path:
+    """The shipped model when present; otherwise a tiny random-weights pipeline built once in the state folder."""
+    if (SHIPPED_MODEL_DIR / "model_index.json").exists():
+        return SHIPPED_MODEL_DIR
+    from engine.tiny import build_tiny_pipeline
+
+    tiny = state_dir() / "models" / "tiny-random-pixart"
+    if not (tiny / "model_index.json").exists():
+        build_tiny_pipeline(tiny)
+    return tiny
+
+
+def default_catalog_uri() -> str:
+    """The small sample catalog shipped in the repository."""
+    return str(SAMPLE_CATALOG)

@@ -1,0 +1,203 @@
+"""One shard of a run, start to finish: generate, score, route, label, publish, stage its rows.
+
+Images are scored and encoded in the process that generated them, so nothing is decoded
+twice, and the shard's manifest rows are staged in S3 so a rerun never regenerates it.
+"""
+
+import datetime as dt
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.device import choose_placement
+from engine.generate import GeneratedImage, SamplingSettings, generate
+from engine.load import LoadedModel, load_model
+from policies.engine import Decision, Policy, decide, load_policy
+from prompts.requests import PlannedImage
+from provenance.xmp import DIGITAL_SOURCE_TYPE, labelled_png, xmp_packet
+from scoring import duplicates, technical
+from scoring.thresholds import load_thresholds
+from storage import keys, staging
+from storage.publish import put_many
+from storage.settings import S3Settings, boto3_client
+
+SYSTEM_NAME = "catalog-concepts"
+
+# Where an image waits after the policy: only previews are published; review images wait
+# unpublished for a person; rejected ones are kept for audit.
+PREFIX_BY_ACTION = {"publish_labeled_preview": "images", "human_review": "review", "reject": "rejected"}
+REVIEW_STATUS_BY_ACTION = {"publish_labeled_preview": "not_required", "human_review": "pending", "reject": "not_applicable"}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What every shard of one run shares."""
+
+    run_id: str
+    run_date: str
+    flow_run_id: str | None
+    catalog_uri: str
+    model_dir: str
+    device: str
+    dtype: str
+    sampling: SamplingSettings
+    batch_size: int
+    policy_path: str | None = None
+    thresholds_path: str | None = None
+    put_threads: int = 8
+
+
+@dataclass(frozen=True)
+class ShardOutcome:
+    """The manifest rows of one shard and whether they were made now or found staged."""
+
+    index: int
+    rows: list[dict]
+    resumed: bool
+
+
+def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3: S3Settings) -> ShardOutcome:
+    """Make, judge and publish one shard's images, or return its rows staged by an earlier attempt."""
+    client = boto3_client(s3)
+    stage_key = staging.shard_key(spec.run_id, index, [p.request.asset_id for p in planned])
+    # 0. A shard staged by an earlier (crashed or repeated) attempt is done: reuse its rows.
+    staged = staging.read_rows(client, s3.bucket, stage_key)
+    if staged is not None:
+        return ShardOutcome(index=index, rows=staged, resumed=True)
+
+    # 1. Generate (the pipeline is loaded once per worker process and reused).
+    model = load_model(spec.model_dir, choose_placement(spec.device, spec.dtype))
+    generated = generate(model, [p.request for p in planned], spec.sampling, spec.batch_size)
+
+    # 2. Score while the pixels are in memory.
+    pixels = np.stack([g.pixels for g in generated])  # (N, H, W, 3) uint8
+    context = [{"prompt": p.request.prompt, "sku": p.request.sku, "variant": p.request.variant} for p in planned]
+    tech_scores = technical.score_technical(pixels, context)
+    hashes = [duplicates.phash(image) for image in pixels]
+    thresholds = load_thresholds(spec.thresholds_path)
+    duplicate_of = _duplicates_within_sku(planned, hashes, thresholds["duplicates"]["within_sku_max_distance"])
+
+    # 3. Route every candidate through the review policy.
+    policy = load_policy(spec.policy_path)
+    judged = []
+    for p, scores, dup in zip(planned, tech_scores, duplicate_of):
+        failures = technical.technical_failures(scores, thresholds, p.background)
+        if dup >= 0:
+            failures.append(f"duplicate: near-identical to variant {dup} of the same SKU")
+        judged.append((failures, decide(policy, _policy_row(p, scores, failures, dup))))
+
+    # 4. Label and publish (idempotent PUTs: a retry of the same bytes is a no-op).
+    bodies = [
+        labelled_png(g.pixels, xmp_packet(system=SYSTEM_NAME, system_version=model.model_id, prompt=p.request.prompt, asset_id=p.request.asset_id))
+        for p, g in zip(planned, generated)
+    ]
+    object_keys = [_object_key(spec.run_id, p, decision) for p, (_, decision) in zip(planned, judged)]
+    puts = put_many(
+        client,
+        s3.bucket,
+        [(key, body, "image/png", {"asset-id": p.request.asset_id}) for key, body, p in zip(object_keys, bodies, planned)],
+        threads=spec.put_threads,
+    )
+
+    # 5. Build the manifest rows from the successful PUTs and stage them.
+    created_at = dt.datetime.now(dt.timezone.utc)
+    rows = [
+        _manifest_row(spec, model, policy, p, g, scores, decision, put, s3.bucket, h, created_at)
+        for p, g, scores, (failures, decision), put, h in zip(planned, generated, tech_scores, judged, puts, hashes)
+    ]
+    staging.write_rows(client, s3.bucket, stage_key, rows)
+    return ShardOutcome(index=index, rows=rows, resumed=False)
+
+
+def _duplicates_within_sku(planned: Sequence[PlannedImage], hashes: Sequence[str], max_distance: int) -> list[int]:
+    """For each image, the variant number of an earlier near-identical variant of its SKU, or -1."""
+    result = [-1] * len(planned)
+    by_sku: dict[str, list[int]] = {}
+    for i, p in enumerate(planned):
+        by_sku.setdefault(p.request.sku, []).append(i)
+    for indices in by_sku.values():
+        groups = duplicates.duplicate_groups([hashes[i] for i in indices], max_distance)
+        for position, first in zip(indices, groups):
+            result[position] = planned[indices[first]].request.variant if first >= 0 else -1
+    return result
+
+
+def _policy_row(p: PlannedImage, scores: dict, failures: list[str], duplicate_of: int) -> dict:
+    row = dict(p.attributes)
+    row.update({f"scores.{name}": value for name, value in scores.items()})
+    row["technical_failures"] = failures
+    row["duplicate_of"] = duplicate_of
+    return row
+
+
+def _object_key(run_id: str, p: PlannedImage, decision: Decision) -> str:
+    prefix = PREFIX_BY_ACTION[decision.action]
+    return keys.asset_key(prefix, run_id, p.request.sku, p.request.variant)
+
+
+def _manifest_row(
+    spec: RunSpec,
+    model: LoadedModel,
+    policy: Policy,
+    p: PlannedImage,
+    g: GeneratedImage,
+    scores: dict,
+    decision: Decision,
+    put,
+    bucket: str,
+    phash: str,
+    created_at: dt.datetime,
+) -> dict:
+    import diffusers
+    import torch
+    import transformers
+
+    finite = {name: float(value) for name, value in scores.items() if value is not None and math.isfinite(value)}
+    return {
+        "run_id": spec.run_id,
+        "flow_run_id": spec.flow_run_id,
+        "run_date": dt.date.fromisoformat(spec.run_date),
+        "asset_id": p.request.asset_id,
+        "sku": p.request.sku,
+        "catalog_row_hash": p.catalog_row_hash,
+        "catalog_uri": spec.catalog_uri,
+        "variant": p.request.variant,
+        "prompt": p.request.prompt,
+        "negative_prompt": p.request.negative_prompt,
+        "template_id": p.template_id,
+        "template_version": p.template_version,
+        "model_id": model.model_id,
+        "weights_sha256": model.weights_sha256,
+        "pipeline_class": model.pipeline_class,
+        "scheduler_class": g.scheduler_class,
+        "scheduler_config": json.dumps(g.scheduler_config, sort_keys=True, default=str),
+        "steps": spec.sampling.steps,
+        "guidance_scale": spec.sampling.guidance_scale,
+        "seed": p.request.seed,
+        "generator_device": "cpu",
+        "dtype": model.placement.dtype,
+        "width": spec.sampling.width,
+        "height": spec.sampling.height,
+        "torch_version": torch.__version__,
+        "diffusers_version": diffusers.__version__,
+        "transformers_version": transformers.__version__,
+        "device_name": model.placement.device_name,
+        "denoiser_evals": g.denoiser_evals,
+        "compute_seconds": g.compute_seconds,
+        "scores": finite,
+        "scorer_versions": {"technical": technical.SCORER_VERSION, "phash": duplicates.SCORER_VERSION},
+        "decision": decision.action,
+        "rule_ids": list(decision.rule_ids),
+        "decision_reasons": list(decision.reasons),
+        "policy_sha256": policy.sha256,
+        "review_status": REVIEW_STATUS_BY_ACTION[decision.action],
+        "s3_uri": f"s3://{bucket}/{put.key}",
+        "sha256": put.sha256_hex,
+        "bytes": put.bytes,
+        "phash": phash,
+        "digital_source_type": DIGITAL_SOURCE_TYPE,
+        "created_at": created_at,
+    }
