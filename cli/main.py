@@ -1,0 +1,172 @@
+"""Command line: `catalog-concepts demo | run | s3 ... | catalog ...` (see --help)."""
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    help=(
+        "catalog-concepts: product catalog -> governed, labelled AI concept images.\n\n"
+        "Start with `catalog-concepts demo`: it starts the embedded S3, runs the nightly flow over "
+        "the shipped sample catalog with the shipped model, and prints where everything landed."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+s3_app = typer.Typer(help="The embedded S3 server (SeaweedFS on 127.0.0.1).", no_args_is_help=True)
+catalog_app = typer.Typer(help="Make and check catalogs.", no_args_is_help=True)
+app.add_typer(s3_app, name="s3")
+app.add_typer(catalog_app, name="catalog")
+
+DEMO_BUCKET = "concepts"
+
+
+def _quiet_prefect_home() -> None:
+    """Keep Prefect's local database in our state folder unless the user chose one."""
+    from flows.resources import state_dir
+
+    os.environ.setdefault("PREFECT_HOME", str(state_dir() / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _use_embedded_s3(bucket: str) -> None:
+    """Start (or reuse) the embedded S3 and point this process's S3 settings at it."""
+    from flows.resources import state_dir
+    from storage.local_s3 import find_running, start_local_s3
+
+    data_dir = state_dir() / "s3"
+    local = find_running(data_dir) or start_local_s3(data_dir)
+    os.environ["CONCEPTS_S3_ENDPOINT"] = local.endpoint_url
+    os.environ["CONCEPTS_S3_BUCKET"] = bucket
+    os.environ["AWS_ACCESS_KEY_ID"] = local.access_key
+    os.environ["AWS_SECRET_ACCESS_KEY"] = local.secret_key
+    typer.echo(f"embedded S3: {local.endpoint_url} (pid {local.pid}, data in {data_dir})")
+
+
+def _run(params) -> dict:
+    from flows.nightly import nightly_campaign
+
+    return nightly_campaign(params)
+
+
+def _print_summary(summary: dict) -> None:
+    typer.echo("")
+    typer.echo(f"run {summary['run_id']}: {summary['status']}")
+    for key in ("images", "decisions", "quarantined", "model_dir", "manifest_uri", "images_prefix", "review_prefix", "quarantine_uri"):
+        if key in summary:
+            typer.echo(f"  {key:15s} {summary[key]}")
+
+
+@app.command()
+def demo(
+    limit: Optional[int] = typer.Option(None, help="At most this many SKUs of the sample catalog"),
+    variants: int = typer.Option(2, help="Candidate images per SKU"),
+) -> None:
+    """Run the nightly flow on embedded defaults: local S3, shipped sample catalog, shipped model."""
+    _quiet_prefect_home()
+    _use_embedded_s3(DEMO_BUCKET)
+    from flows.params import NightlyParams
+
+    _print_summary(_run(NightlyParams(limit=limit, variants_per_sku=variants)))
+
+
+@app.command()
+def run(
+    catalog: Optional[str] = typer.Option(None, help="Catalog Parquet: path or s3:// URI (default: shipped sample)"),
+    run_date: Optional[str] = typer.Option(None, help="YYYY-MM-DD (default: today, UTC)"),
+    limit: Optional[int] = typer.Option(None, help="At most this many SKUs"),
+    category: Optional[list[str]] = typer.Option(None, help="Only this category (repeatable)"),
+    sku: Optional[list[str]] = typer.Option(None, help="Only this SKU (repeatable)"),
+    variants: int = typer.Option(2, help="Candidate images per SKU"),
+    model: Optional[str] = typer.Option(None, help="Diffusers pipeline folder (default: shipped model)"),
+    scheduler: Optional[str] = typer.Option(None, help="ddim, dpmsolver++, euler (default: the model's)"),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)"),
+    guidance: Optional[float] = typer.Option(None, help="CFG scale; 1 = none (default: the model's)"),
+    seed: int = typer.Option(0, help="Run seed"),
+    batch_size: int = typer.Option(16, help="Images per denoiser batch"),
+    policy: Optional[str] = typer.Option(None, help="Review policy YAML"),
+    embedded_s3: bool = typer.Option(False, "--embedded-s3", help="Use the embedded S3 instead of CONCEPTS_S3_* settings"),
+    bucket: str = typer.Option(DEMO_BUCKET, help="Bucket when --embedded-s3 is used"),
+) -> None:
+    """Run the nightly flow with explicit parameters against the configured S3 (CONCEPTS_S3_ENDPOINT/BUCKET)."""
+    _quiet_prefect_home()
+    if embedded_s3:
+        _use_embedded_s3(bucket)
+    import datetime as dt
+
+    from flows.params import NightlyParams
+
+    params = NightlyParams(
+        **({"run_date": dt.date.fromisoformat(run_date)} if run_date else {}),
+        catalog_uri=catalog, limit=limit, categories=category or None, skus=sku or None,
+        variants_per_sku=variants, model_path=model, scheduler=scheduler, steps=steps,
+        guidance_scale=guidance, seed=seed, batch_size=batch_size, policy_file=policy,
+    )
+    _print_summary(_run(params))
+
+
+@s3_app.command("start")
+def s3_start() -> None:
+    """Start the embedded S3 in the background (reused if already running) and print its settings."""
+    from flows.resources import state_dir
+    from storage.local_s3 import find_running, start_local_s3
+
+    data_dir = state_dir() / "s3"
+    local = find_running(data_dir) or start_local_s3(data_dir)
+    typer.echo(f"export CONCEPTS_S3_ENDPOINT={local.endpoint_url}")
+    typer.echo(f"export CONCEPTS_S3_BUCKET={DEMO_BUCKET}")
+    typer.echo(f"export AWS_ACCESS_KEY_ID={local.access_key}")
+    typer.echo(f"export AWS_SECRET_ACCESS_KEY={local.secret_key}")
+
+
+@s3_app.command("stop")
+def s3_stop() -> None:
+    """Stop the embedded S3 started by `s3 start` or `demo`."""
+    from flows.resources import state_dir
+    from storage.local_s3 import find_running, stop_local_s3
+
+    local = find_running(state_dir() / "s3")
+    if local is None:
+        typer.echo("embedded S3 is not running")
+        return
+    stop_local_s3(local)
+    typer.echo(f"stopped embedded S3 (pid {local.pid})")
+
+
+@catalog_app.command("sample")
+def catalog_sample(
+    out: Path = typer.Argument(..., help="Parquet file to write"),
+    n: int = typer.Option(10_000, help="Number of good SKUs"),
+    seed: int = typer.Option(0, help="Generator seed"),
+    bad_rows: int = typer.Option(0, help="Deliberately bad rows to append (for trying quarantine)"),
+) -> None:
+    """Write a seeded sample catalog the shipped model knows."""
+    from catalog.sample import write_sample_catalog
+
+    path = write_sample_catalog(out, n=n, seed=seed, bad_rows=bad_rows)
+    typer.echo(f"wrote {n + bad_rows} rows to {path}")
+
+
+@catalog_app.command("validate")
+def catalog_validate(
+    uri: str = typer.Argument(..., help="Catalog Parquet path"),
+    max_bad_fraction: float = typer.Option(0.05, help="Fail when more rows than this are bad"),
+) -> None:
+    """Validate a catalog and print the quarantined rows with their reasons."""
+    from catalog.reader import read_catalog
+    from catalog.validate import validate_catalog
+
+    result = validate_catalog(read_catalog(uri), max_bad_fraction=max_bad_fraction)
+    typer.echo(f"{result.checked} rows checked, {result.good.num_rows} good, {result.quarantined.num_rows} quarantined")
+    for row in result.quarantined.select(["row_index", "sku", "reasons"]).to_pylist():
+        typer.echo(json.dumps(row, default=str))
+
+
+if __name__ == "__main__":
+    app()
