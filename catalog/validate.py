@@ -103,6 +103,8 @@ def _run_suite(table: pa.Table) -> dict[str, list[int]]:
         if outcome.exception_info.get("raised_exception"):
             raise RuntimeError(f"great-expectations could not evaluate {reason}: {outcome.exception_info}")
         indices = outcome.result.get("unexpected_index_list") or []
+        if not outcome.success and not indices:  # fail closed: a failure we cannot pin on rows
+            raise RuntimeError(f"great-expectations failed {reason} without naming rows: {outcome.result}")
         if indices:
             failures[reason] = sorted(int(i) for i in indices)
     # GE returns results in its own order; reasons are reported in suite order.
