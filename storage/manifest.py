@@ -1,0 +1,315 @@
+"""The run manifest: one Parquet file per run, pinned schema; its PUT commits the run.
+
+Each row holds everything needed to regenerate and audit one image. Later schema
+versions may only add nullable columns; readers always use the pinned schema
+(unified with whatever newer columns the files carry), because pyarrow's default
+discovery takes the first file's schema and silently drops the rest (FIELD-NOTES).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from storage.keys import check_run_date, check_run_id, manifest_key
+from storage.publish import ObjectConflictError, PutResult, put_if_absent
+from storage.settings import S3Settings, arrow_filesystem
+
+MANIFEST_SCHEMA_VERSION = "1"
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+_PARQUET_COMPRESSION = "zstd"
+
+FIELD_DOCS: dict[str, str] = {
+    "run_id": "Id of the pipeline run (storage.keys.RUN_ID_PATTERN); one manifest per run_id.",
+    "flow_run_id": "Prefect flow-run UUID that produced the row; null outside Prefect.",
+    "run_date": "Logical date of the run; also the hive partition run_date=YYYY-MM-DD.",
+    "asset_id": "storage.keys.asset_id(run_id, sku, variant): 32 hex chars, stable.",
+    "sku": "Catalog SKU as given (NFC-normalised for keys and ids, stored verbatim here).",
+    "catalog_row_hash": "SHA-256 hex of the canonical catalog row the prompt was built from.",
+    "catalog_uri": "URI of the catalog Parquet file the row came from.",
+    "variant": "Index of the image among the variants generated for one SKU (0-based).",
+    "prompt": "Exact positive prompt fed to the text encoder.",
+    "negative_prompt": "Exact negative prompt (the unconditional branch of CFG).",
+    "template_id": "Id of the prompt template (prompts.templates).",
+    "template_version": "Version of the prompt template set (prompts.templates.TEMPLATE_VERSION).",
+    "model_id": "Name of the model preset that generated the image.",
+    "weights_sha256": "SHA-256 hex over the model weights actually loaded.",
+    "pipeline_class": "diffusers pipeline class name, e.g. StableDiffusionPipeline.",
+    "scheduler_class": "diffusers scheduler class name, e.g. DDIMScheduler.",
+    "scheduler_config": "Scheduler config as a JSON object string (regenerates the scheduler).",
+    "steps": "Number of denoising steps.",
+    "guidance_scale": "Classifier-free guidance weight w (Ho & Salimans 2022, eq. 6).",
+    "seed": "Seed of this image's own torch.Generator.",
+    "generator_device": "Device of the torch.Generator ('cpu' or 'cuda'); noise differs by device.",
+    "dtype": "Compute dtype of the denoiser, e.g. float32, bfloat16.",
+    "width": "Image width in pixels.",
+    "height": "Image height in pixels.",
+    "torch_version": "torch.__version__ at generation time.",
+    "diffusers_version": "diffusers.__version__ at generation time.",
+    "transformers_version": "transformers.__version__ at generation time.",
+    "device_name": "Accelerator name (e.g. 'NVIDIA H100 80GB HBM3') or 'cpu'.",
+    "denoiser_evals": "Denoiser forward passes spent on this image (CFG doubles them).",
+    "compute_seconds": "Wall-clock seconds of generation attributed to this image.",
+    "scores": "Scorer name -> score; NaN or a missing score means not auto-published.",
+    "scorer_versions": "Scorer name -> version of the scorer that produced the score.",
+    "decision": "Review-policy verdict for the image (policies package).",
+    "rule_ids": "Ids of the policy rules that fired.",
+    "decision_reasons": "Readable messages of the rules that fired, same order as rule_ids.",
+    "policy_sha256": "SHA-256 hex of the policy file that decided.",
+    "review_status": "Human-review state of the image (policies package).",
+    "s3_uri": "s3://bucket/key of the stored image; null if the image was not stored.",
+    "sha256": "SHA-256 hex of the stored image bytes; null if not stored.",
+    "bytes": "Size of the stored image in bytes; null if not stored.",
+    "phash": "Perceptual hash of the image (hex); null if not computed.",
+    "digital_source_type": "IPTC digital source type URI, e.g. .../trainedAlgorithmicMedia.",
+    "created_at": "UTC time the row was written.",
+}
+
+_NULLABLE = {"flow_run_id", "s3_uri", "sha256", "bytes", "phash"}
+_TYPES: dict[str, pa.DataType] = {
+    "run_id": pa.string(),
+    "flow_run_id": pa.string(),
+    "run_date": pa.date32(),
+    "asset_id": pa.string(),
+    "sku": pa.string(),
+    "catalog_row_hash": pa.string(),
+    "catalog_uri": pa.string(),
+    "variant": pa.int16(),
+    "prompt": pa.string(),
+    "negative_prompt": pa.string(),
+    "template_id": pa.string(),
+    "template_version": pa.string(),
+    "model_id": pa.string(),
+    "weights_sha256": pa.string(),
+    "pipeline_class": pa.string(),
+    "scheduler_class": pa.string(),
+    "scheduler_config": pa.string(),
+    "steps": pa.int16(),
+    "guidance_scale": pa.float32(),
+    "seed": pa.int64(),
+    "generator_device": pa.string(),
+    "dtype": pa.string(),
+    "width": pa.int16(),
+    "height": pa.int16(),
+    "torch_version": pa.string(),
+    "diffusers_version": pa.string(),
+    "transformers_version": pa.string(),
+    "device_name": pa.string(),
+    "denoiser_evals": pa.int32(),
+    "compute_seconds": pa.float32(),
+    "scores": pa.map_(pa.string(), pa.float64()),
+    "scorer_versions": pa.map_(pa.string(), pa.string()),
+    "decision": pa.string(),
+    "rule_ids": pa.list_(pa.string()),
+    "decision_reasons": pa.list_(pa.string()),
+    "policy_sha256": pa.string(),
+    "review_status": pa.string(),
+    "s3_uri": pa.string(),
+    "sha256": pa.string(),
+    "bytes": pa.int64(),
+    "phash": pa.string(),
+    "digital_source_type": pa.string(),
+    "created_at": pa.timestamp("us", tz="UTC"),
+}
+
+MANIFEST_SCHEMA: pa.Schema = pa.schema(
+    [
+        pa.field(name, _TYPES[name], nullable=name in _NULLABLE, metadata={"doc": doc})
+        for name, doc in FIELD_DOCS.items()
+    ],
+    metadata={"manifest_schema": MANIFEST_SCHEMA_VERSION},
+)
+
+
+class AlreadyCommittedError(RuntimeError):
+    """The run's manifest key already holds a different manifest."""
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Build a manifest table from row dicts, naming the column of any bad value."""
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise TypeError("rows must be a list of dicts keyed by manifest column name")
+    expected = set(MANIFEST_SCHEMA.names)
+    for index, row in enumerate(rows):
+        missing = [name for name in MANIFEST_SCHEMA.names if name not in row]
+        unknown = sorted(set(row) - expected)
+        if missing or unknown:
+            raise ValueError(
+                f"manifest row {index}: missing columns {missing}, unknown columns {unknown} "
+                "(columns are storage.manifest.MANIFEST_SCHEMA.names)"
+            )
+    arrays = []
+    for field in MANIFEST_SCHEMA:
+        values = [row[field.name] for row in rows]
+        _check_values(field, values)
+        try:
+            arrays.append(pa.array(values, type=field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+            raise ValueError(f"manifest column {field.name!r} ({field.type}): {error}") from error
+    table = pa.Table.from_arrays(arrays, schema=MANIFEST_SCHEMA)
+    table.validate(full=True)
+    return table
+
+
+def commit_manifest(client, bucket: str, key: str, table: pa.Table) -> bool:
+    """PUT the run's manifest once: True if this call committed it, False if it was already there."""
+    run_id = _check_manifest(key, table)
+    try:
+        result = put_if_absent(client, bucket, key, _parquet_bytes(table), PARQUET_CONTENT_TYPE)
+    except ObjectConflictError as error:
+        raise AlreadyCommittedError(
+            f"run_id {run_id!r} is already committed with a different manifest at s3://{bucket}/{key} "
+            f"(stored sha256={error.stored_sha256}, ours={error.expected_sha256})"
+        ) from error
+    return result.created
+
+
+def manifest_exists(client, bucket: str, key: str) -> bool:
+    """True if an object exists under the manifest key."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            return False
+        raise
+    return True
+
+
+def read_manifests(settings: S3Settings, prefix: str = "manifests/") -> pa.Table:
+    """Read every manifest under prefix with the pinned schema (plus newer nullable columns)."""
+    import pyarrow.dataset as ds
+    from pyarrow import fs
+
+    filesystem = arrow_filesystem(settings)
+    base = f"{settings.bucket}/{prefix.strip('/')}".rstrip("/")
+    infos = filesystem.get_file_info(fs.FileSelector(base, recursive=True, allow_not_found=True))
+    paths = sorted(
+        info.path
+        for info in infos
+        if info.type == fs.FileType.File
+        and info.path.endswith(".parquet")
+        and not info.base_name.startswith(("_", "."))
+    )
+    if not paths:
+        return MANIFEST_SCHEMA.empty_table()
+    partitioning = ds.partitioning(pa.schema([pa.field("run_date", pa.date32())]), flavor="hive")
+    discovered = ds.dataset(paths, filesystem=filesystem, format="parquet",
+                            partitioning=partitioning, partition_base_dir=base)
+    schema = _unified_schema(discovered)
+    dataset = ds.dataset(paths, schema=schema, filesystem=filesystem, format="parquet",
+                         partitioning=partitioning, partition_base_dir=base)
+    return dataset.to_table()
+
+
+def write_quarantine(client, bucket: str, key: str, table: pa.Table) -> PutResult:
+    """PUT quarantined catalog rows (any schema) as Parquet under a quarantine/ key, once."""
+    if not key.startswith("quarantine/") or not key.endswith(".parquet"):
+        raise ValueError(f"quarantine key must be quarantine/....parquet, got {key!r}")
+    if not isinstance(table, pa.Table):
+        raise TypeError(f"table must be a pyarrow.Table, got {type(table).__name__}")
+    return put_if_absent(client, bucket, key, _parquet_bytes(table), PARQUET_CONTENT_TYPE)
+
+
+def _check_values(field: pa.Field, values: Sequence[Any]) -> None:
+    """Reject what pyarrow would silently coerce: nulls in required columns, 1.5 -> int, naive times."""
+    checks: dict[str, Callable[[Any], bool]] = {}
+    if pa.types.is_integer(field.type):
+        checks["an int"] = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)
+    elif pa.types.is_floating(field.type):
+        checks["a real number"] = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
+    elif pa.types.is_timestamp(field.type):
+        checks["a timezone-aware datetime"] = (
+            lambda v: isinstance(v, dt.datetime) and v.tzinfo is not None and v.utcoffset() is not None
+        )
+    elif pa.types.is_date(field.type):
+        checks["a datetime.date"] = lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime)
+    elif field.name == "scheduler_config":
+        checks["a JSON object string"] = _is_json_object
+    for index, value in enumerate(values):
+        if value is None:
+            if not field.nullable:
+                raise ValueError(f"manifest column {field.name!r} is required, row {index} is null")
+            continue
+        for expected, check in checks.items():
+            if not check(value):
+                raise ValueError(
+                    f"manifest column {field.name!r} ({field.type}): row {index} "
+                    f"needs {expected}, got {value!r}"
+                )
+
+
+def _is_json_object(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and isinstance(json.loads(value), dict)
+    except ValueError:
+        return False
+
+
+def _check_manifest(key: str, table: pa.Table) -> str:
+    """Check table carries the pinned schema and one run matching key; return its run_id."""
+    if not isinstance(table, pa.Table):
+        raise TypeError(f"table must be a pyarrow.Table, got {type(table).__name__}")
+    for pinned in MANIFEST_SCHEMA:
+        index = table.schema.get_field_index(pinned.name)
+        if index < 0:
+            raise ValueError(f"manifest table lacks column {pinned.name!r} (use rows_to_table)")
+        actual = table.schema.field(index)
+        if actual.type != pinned.type or (actual.nullable and not pinned.nullable):
+            raise ValueError(
+                f"manifest column {pinned.name!r} is {actual.type} (nullable={actual.nullable}), "
+                f"pinned {pinned.type} (nullable={pinned.nullable})"
+            )
+    extra_required = [f.name for f in table.schema if f.name not in FIELD_DOCS and not f.nullable]
+    if extra_required:
+        raise ValueError(f"columns beyond the pinned schema must be nullable: {extra_required}")
+    run_ids = table.column("run_id").unique().to_pylist()
+    run_dates = table.column("run_date").unique().to_pylist()
+    if len(run_ids) > 1 or len(run_dates) > 1:
+        raise ValueError(f"a manifest holds one run: got run_ids {run_ids[:5]}, run_dates {run_dates[:5]}")
+    if run_ids:
+        expected_key = manifest_key(run_dates[0], run_ids[0])
+        if key != expected_key:
+            raise ValueError(f"manifest key {key!r} does not match its rows: expected {expected_key!r}")
+        return run_ids[0]
+    # An empty run (every row quarantined) still commits; check the key's shape instead.
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != "manifests" or not parts[2].endswith(".parquet"):
+        raise ValueError(f"invalid manifest key {key!r}: expected manifests/run_date=<date>/<run_id>.parquet")
+    check_run_date(parts[1].removeprefix("run_date="))
+    return check_run_id(parts[2].removesuffix(".parquet"))
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    """Parquet bytes of table; the same table always gives the same bytes (retries compare digests)."""
+    import pyarrow.parquet as pq
+
+    metadata = dict(table.schema.metadata or {})
+    if set(FIELD_DOCS) <= set(table.schema.names):
+        metadata[b"manifest_schema"] = MANIFEST_SCHEMA_VERSION.encode()
+    sink = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata(metadata), sink, compression=_PARQUET_COMPRESSION)
+    return sink.getvalue()
+
+
+def _unified_schema(dataset) -> pa.Schema:
+    """Pinned schema first, then any extra columns newer files add; type clashes fail loudly."""
+    schema = MANIFEST_SCHEMA
+    required = [f.name for f in MANIFEST_SCHEMA if not f.nullable and f.name != "run_date"]
+    for fragment in dataset.get_fragments():
+        physical = fragment.physical_schema
+        missing = [name for name in required if name not in physical.names]
+        if missing:
+            raise ValueError(f"manifest {fragment.path} lacks required columns {missing}")
+        try:
+            schema = pa.unify_schemas([schema, physical])
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise ValueError(f"manifest {fragment.path} does not fit the pinned schema: {error}") from error
+    return schema

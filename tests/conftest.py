@@ -1,0 +1,83 @@
+"""Shared pytest fixtures for the whole test tree.
+
+Fixtures:
+- `isolated_environment` (session, autouse): PREFECT_HOME in a temporary folder,
+  PREFECT_SERVER_ANALYTICS_ENABLED=false, HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1.
+  The variables are set in `pytest_configure`, i.e. before any test module is
+  collected and can import prefect (Prefect reads its settings at import); the
+  fixture hands the values to tests that want them and checks they still hold.
+- `local_s3_server` (session): ONE real SeaweedFS (`weed mini`) on free loopback
+  ports for the whole session, in a tmp dir; stopped at the end.
+- `s3` (function): `S3Settings` for that server with a FRESH, created bucket unique
+  to the test; the bucket is deleted afterwards (SeaweedFS gives each bucket its
+  own volume and a data dir only has room for ~free_disk/1 GiB of them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storage.local_s3 import LocalS3, ensure_bucket, local_s3, local_s3_settings
+from storage.settings import S3Settings, boto3_client
+
+_OFFLINE_ENV = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
+_saved_env: dict[str, str | None] = {}
+_prefect_home: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Set the isolated environment before collection imports any test module."""
+    global _prefect_home
+    _prefect_home = Path(tempfile.mkdtemp(prefix="prefect-home-"))
+    wanted = {**_OFFLINE_ENV, "PREFECT_HOME": str(_prefect_home)}
+    for name, value in wanted.items():
+        _saved_env[name] = os.environ.get(name)
+        os.environ[name] = value
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Restore the caller's environment and drop the temporary PREFECT_HOME."""
+    for name, value in _saved_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if _prefect_home is not None:
+        shutil.rmtree(_prefect_home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_environment() -> dict[str, str]:
+    """The offline/isolated variables every test runs under (PREFECT_HOME is a tmp dir)."""
+    values = {**_OFFLINE_ENV, "PREFECT_HOME": str(_prefect_home)}
+    for name, value in values.items():
+        assert os.environ.get(name) == value, f"{name} was changed before the session started"
+    return values
+
+
+@pytest.fixture(scope="session")
+def local_s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
+    """One real SeaweedFS for the whole test session."""
+    with local_s3(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3(local_s3_server: LocalS3) -> Iterator[S3Settings]:
+    """Settings for the session's SeaweedFS with a fresh bucket of this test's own."""
+    settings = local_s3_settings(local_s3_server, f"test-{uuid.uuid4().hex[:24]}")
+    ensure_bucket(settings)
+    yield settings
+    # SeaweedFS runs with -s3.allowDeleteBucketNotEmpty (default true): one call frees the volume.
+    boto3_client(settings).delete_bucket(Bucket=settings.bucket)
