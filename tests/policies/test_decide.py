@@ -166,3 +166,30 @@ def test_scored_images_flow_into_decisions():
         row = dict(GOOD, scores=scores, technical_failures=technical_failures(scores, thresholds))
         actions.append(decide(policy, row).action)
     assert actions == ["reject", "publish_labeled_preview"]
+
+
+@pytest.mark.parametrize(
+    "changes, action, rule_ids, audit_rule_ids",
+    [
+        ({}, "publish_labeled_preview", (), ()),
+        ({"duplicate_of": 0}, "publish_labeled_preview", (), ("DUP-001",)),
+        ({"scores.sharpness": math.nan}, "human_review", (), ()),
+        ({"asset_type": "product_detail_view", "has_logo": True}, "human_review", ("LOGO-001", "DETAIL-001"), ()),
+    ],
+)
+def test_worker_row_shape_with_flat_score_keys(changes, action, rule_ids, audit_rule_ids):
+    """The shard worker passes catalog attributes plus flat `scores.<name>` keys, no sku/variant."""
+    row = {name: GOOD[name] for name in ("asset_type", "claims_real_sku", "has_logo", "technical_failures", "duplicate_of")}
+    row.update({"category": "lamp", "color": "teal", "material": "metal", "brand": "Nordhavn", "locale": "en-US"})
+    row.update({f"scores.{name}": value for name, value in GOOD["scores"].items()})
+    row.update(changes)
+    decision = decide(load_policy(), row)
+    assert (decision.action, decision.rule_ids, decision.audit_rule_ids) == (action, rule_ids, audit_rule_ids)
+    assert not any("<missing>" in reason for reason in decision.reasons)
+
+
+def test_engine_module_exports_the_api():
+    from policies import engine
+
+    assert engine.decide is decide and engine.load_policy is load_policy
+    assert engine.ACTIONS == ("publish_labeled_preview", "human_review", "reject")
