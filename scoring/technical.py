@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from catalog.vocabulary import BACKGROUNDS
+
 SCORER_VERSION = "technical/1"
 SCORE_NAMES: tuple[str, ...] = (
     "std_luma",
@@ -100,6 +102,8 @@ def _limits_for(thresholds: Mapping[str, object], background: str | None) -> dic
     if missing:
         raise ValueError(f"thresholds['technical'] lacks {', '.join(missing)}; required: {', '.join(LIMIT_KEYS)}")
     if background is not None:
+        if background not in BACKGROUNDS:
+            raise ValueError(f"unknown background {background!r}; allowed: {', '.join(BACKGROUNDS)} or None")
         overrides = technical.get("by_background") or {}
         limits.update(overrides.get(background) or {})
     return limits

@@ -149,6 +149,11 @@ def test_bad_inputs_raise(images, context, error):
         score_technical(images, context)
 
 
+def test_unknown_background_raises():
+    with pytest.raises(ValueError, match="unknown background 'beach'; allowed: gradient"):
+        technical_failures(GOOD_SCORES, THRESHOLDS, background="beach")
+
+
 def test_thresholds_must_be_loaded_mapping():
     with pytest.raises(ValueError, match="load_thresholds"):
         technical_failures(GOOD_SCORES, {"std_luma_min": 2.0})
