@@ -83,3 +83,18 @@ def load_pipeline(model_dir: Path, scheduler_name: str | None = None):
     if scheduler_name is not None:
         pipe.scheduler = make_scheduler(scheduler_name, pipe.scheduler.config)
     return pipe
+
+
+def set_default_sampler(model_dir: Path, defaults: dict) -> None:
+    """Make the chosen sampler the folder's saved scheduler and rewrite catalog_concepts.json to match."""
+    from diffusers import DDIMScheduler
+
+    model_dir = Path(model_dir)
+    base = DDIMScheduler.load_config(model_dir / "scheduler")  # any scheduler class reads the same config file
+    scheduler = make_scheduler(defaults["scheduler"], base)
+    shutil.rmtree(model_dir / "scheduler")
+    scheduler.save_pretrained(model_dir / "scheduler")
+    index = json.loads((model_dir / "model_index.json").read_text())
+    index["scheduler"] = ["diffusers", type(scheduler).__name__]
+    (model_dir / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    write_defaults(model_dir, defaults)

@@ -1,0 +1,99 @@
+"""Measure the embedded model: classifier trust, VAE reconstruction, and the guidance x sampler table.
+
+    python bench/model_eval.py --model embedded_model/weights/concepts-dit-64 [--seeds 4] [--write-defaults]
+
+Prints a markdown table; with --write-defaults the best row that meets the targets becomes the folder's
+default sampler (scheduler config + catalog_concepts.json). Run with OMP_WAIT_POLICY=PASSIVE.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+GUIDANCE = (1.0, 2.0, 3.0, 5.0, 7.5, 10.0)
+SAMPLERS = (("ddim", 10), ("ddim", 20), ("ddim", 50), ("dpmsolver++", 10), ("dpmsolver++", 20), ("euler", 20))
+TARGETS = {"category": 0.95, "color": 0.95, "background": 0.98, "all": 0.90, "images_per_s": 4.0}
+
+
+def meets_targets(row: dict) -> bool:
+    """True when a row reaches every adherence and speed target of issue 3."""
+    return all(row[k] >= v for k, v in TARGETS.items())
+
+
+def choose_default(rows: list[dict]) -> dict:
+    """Best joint adherence among rows meeting the targets (fewer steps on a tie); else best joint overall."""
+    ok = [r for r in rows if meets_targets(r)] or rows
+    return max(ok, key=lambda r: (round(r["all"], 3), -r["steps"], r["images_per_s"]))
+
+
+def fmt(row: dict) -> str:
+    """One markdown table line."""
+    return (f"| {row['scheduler']} {row['steps']} | {row['guidance_scale']:g} | {row['category']:.1%} | "
+            f"{row['color']:.1%} | {row['background']:.1%} | {row['all']:.1%} | {row['diversity']:.3f} | "
+            f"{row['saturation']:.3f} | {row['images_per_s']:.1f} | {row['wrong_label_all']:.1%} |")
+
+
+HEADER = ("| sampler steps | guidance | category | colour | background | all three | diversity | saturation "
+          "| images/s | wrong-label all |\n|---|---|---|---|---|---|---|---|---|---|")
+
+
+def main() -> None:
+    """Run the measurements and print them."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, default=Path("embedded_model/weights/concepts-dit-64"))
+    p.add_argument("--classifier", type=Path, default=Path("embedded_model/weights/attribute_classifier.pt"))
+    p.add_argument("--seeds", type=int, default=4, help="seeds per held-out combination")
+    p.add_argument("--default-sampler", default="dpmsolver++:20", help="sampler:steps for the guidance sweep")
+    p.add_argument("--default-guidance", type=float, default=3.0, help="guidance for the sampler sweep")
+    p.add_argument("--full", action="store_true", help="every guidance x every sampler (36 rows)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--write-defaults", action="store_true")
+    p.add_argument("--json", type=Path, default=None, help="also write all rows here")
+    args = p.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from embedded_model.classifier import accuracy_on_renders, load_or_train
+    from embedded_model.evaluate import SamplerConfig, evaluate_config, real_reference
+    from embedded_model.export import load_pipeline, set_default_sampler
+
+    defaults = json.loads((args.model / "catalog_concepts.json").read_text())
+    L = defaults["max_sequence_length"]
+    net = load_or_train(args.classifier)
+    judge = accuracy_on_renders(net)
+    print("classifier accuracy on held-out real renders:", json.dumps({k: round(v, 4) for k, v in judge.items()}))
+    print("real renders:", json.dumps({k: round(v, 3) for k, v in real_reference(args.seeds).items()}))
+    pipe = load_pipeline(args.model)
+
+    d_name, d_steps = args.default_sampler.split(":")
+    if args.full:
+        grid = [(s, n, g) for s, n in SAMPLERS for g in GUIDANCE]
+    else:
+        grid = [(d_name, int(d_steps), g) for g in GUIDANCE]
+        grid += [(s, n, args.default_guidance) for s, n in SAMPLERS if (s, n) != (d_name, int(d_steps))]
+    rows = []
+    print(HEADER, flush=True)
+    for s, n, g in grid:
+        t0 = time.time()
+        row = {"scheduler": s, "steps": n, "guidance_scale": g}
+        row.update(evaluate_config(pipe, net, SamplerConfig(s, n, g), args.seeds, L))
+        rows.append(row)
+        print(fmt(row), f"<!-- {time.time() - t0:.0f}s -->", flush=True)
+    best = choose_default(rows)
+    print("chosen default:", fmt(best), "meets targets:", meets_targets(best))
+    if args.json:
+        args.json.write_text(json.dumps({"classifier": judge, "rows": rows, "default": best}, indent=2) + "\n")
+    if args.write_defaults:
+        new = {"scheduler": best["scheduler"], "steps": best["steps"], "guidance_scale": best["guidance_scale"],
+               "max_sequence_length": L}
+        set_default_sampler(args.model, new)
+        print("wrote", args.model / "catalog_concepts.json")
+
+
+if __name__ == "__main__":
+    main()
