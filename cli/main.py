@@ -93,6 +93,8 @@ def run(
     guidance: Optional[float] = typer.Option(None, help="CFG scale; 1 = none (default: the model's)"),
     seed: int = typer.Option(0, help="Run seed"),
     batch_size: int = typer.Option(16, help="Images per denoiser batch"),
+    skus_per_shard: int = typer.Option(128, help="SKUs per Prefect task"),
+    max_bad_fraction: float = typer.Option(0.05, help="Fail when more catalog rows than this are bad"),
     policy: Optional[str] = typer.Option(None, help="Review policy YAML"),
     embedded_s3: bool = typer.Option(False, "--embedded-s3", help="Use the embedded S3 instead of CONCEPTS_S3_* settings"),
     bucket: str = typer.Option(DEMO_BUCKET, help="Bucket when --embedded-s3 is used"),
@@ -110,6 +112,7 @@ def run(
         catalog_uri=catalog, limit=limit, categories=category or None, skus=sku or None,
         variants_per_sku=variants, model_path=model, scheduler=scheduler, steps=steps,
         guidance_scale=guidance, seed=seed, batch_size=batch_size, policy_file=policy,
+        skus_per_shard=skus_per_shard, max_bad_fraction=max_bad_fraction,
     )
     _print_summary(_run(params))
 

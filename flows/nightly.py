@@ -86,6 +86,8 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         **summary,
         "status": "committed" if committed else "already_committed",
         "images": len(rows),
+        "shards": len(shards),
+        "resumed_shards": sum(outcome.resumed for outcome in outcomes),
         "decisions": dict(decisions),
         "quarantined": quarantined.num_rows,
         "images_prefix": f"s3://{s3.bucket}/images/run={run_id}/",

@@ -40,6 +40,11 @@ def review_key(run_id: str, sku: str, variant: int, ext: str = "png") -> str:
     return _asset_key("review", run_id, sku, variant, ext)
 
 
+def rejected_key(run_id: str, sku: str, variant: int, ext: str = "png") -> str:
+    """Key of an image the review policy rejected, kept for audit (never published)."""
+    return _asset_key("rejected", run_id, sku, variant, ext)
+
+
 def manifest_key(run_date: str | dt.date, run_id: str) -> str:
     """Key of a run's manifest: manifests/run_date=<YYYY-MM-DD>/<run_id>.parquet."""
     return f"manifests/run_date={check_run_date(run_date)}/{check_run_id(run_id)}.parquet"

@@ -28,7 +28,7 @@ SYSTEM_NAME = "catalog-concepts"
 
 # Where an image waits after the policy: only previews are published; review images wait
 # unpublished for a person; rejected ones are kept for audit.
-PREFIX_BY_ACTION = {"publish_labeled_preview": "images", "human_review": "review", "reject": "rejected"}
+KEY_BY_ACTION = {"publish_labeled_preview": keys.image_key, "human_review": keys.review_key, "reject": keys.rejected_key}
 REVIEW_STATUS_BY_ACTION = {"publish_labeled_preview": "not_required", "human_review": "pending", "reject": "not_applicable"}
 
 
@@ -84,9 +84,8 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     policy = load_policy(spec.policy_path)
     judged = []
     for p, scores, dup in zip(planned, tech_scores, duplicate_of):
+        # Near-duplicates travel as duplicate_of; the policy decides what they cost.
         failures = technical.technical_failures(scores, thresholds, p.background)
-        if dup >= 0:
-            failures.append(f"duplicate: near-identical to variant {dup} of the same SKU")
         judged.append((failures, decide(policy, _policy_row(p, scores, failures, dup))))
 
     # 4. Label and publish (idempotent PUTs: a retry of the same bytes is a no-op).
@@ -127,6 +126,8 @@ def _duplicates_within_sku(planned: Sequence[PlannedImage], hashes: Sequence[str
 
 def _policy_row(p: PlannedImage, scores: dict, failures: list[str], duplicate_of: int) -> dict:
     row = dict(p.attributes)
+    row["sku"] = p.request.sku
+    row["variant"] = p.request.variant
     row.update({f"scores.{name}": value for name, value in scores.items()})
     row["technical_failures"] = failures
     row["duplicate_of"] = duplicate_of
@@ -134,8 +135,7 @@ def _policy_row(p: PlannedImage, scores: dict, failures: list[str], duplicate_of
 
 
 def _object_key(run_id: str, p: PlannedImage, decision: Decision) -> str:
-    prefix = PREFIX_BY_ACTION[decision.action]
-    return keys.asset_key(prefix, run_id, p.request.sku, p.request.variant)
+    return KEY_BY_ACTION[decision.action](run_id, p.request.sku, p.request.variant)
 
 
 def _manifest_row(
@@ -191,7 +191,7 @@ def _manifest_row(
         "scorer_versions": {"technical": technical.SCORER_VERSION, "phash": duplicates.SCORER_VERSION},
         "decision": decision.action,
         "rule_ids": list(decision.rule_ids),
-        "decision_reasons": list(decision.reasons),
+        "decision_reasons": list(decision.reasons) + [f"audit rule {r} matched" for r in decision.audit_rule_ids],
         "policy_sha256": policy.sha256,
         "review_status": REVIEW_STATUS_BY_ACTION[decision.action],
         "s3_uri": f"s3://{bucket}/{put.key}",
