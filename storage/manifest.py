@@ -219,7 +219,7 @@ def write_quarantine(client, bucket: str, key: str, table: pa.Table) -> PutResul
 
 
 def _check_values(field: pa.Field, values: Sequence[Any]) -> None:
-    """Reject what pyarrow would silently coerce: nulls in required columns, 1.5 -> int, naive times."""
+    """Reject what pyarrow would silently coerce: nulls in required columns, 1.5 -> 1, naive times, "ab" -> ["a", "b"]."""
     checks: dict[str, Callable[[Any], bool]] = {}
     if pa.types.is_integer(field.type):
         checks["an int"] = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)
@@ -231,6 +231,10 @@ def _check_values(field: pa.Field, values: Sequence[Any]) -> None:
         )
     elif pa.types.is_date(field.type):
         checks["a datetime.date"] = lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime)
+    elif pa.types.is_map(field.type):
+        checks["a dict"] = lambda v: isinstance(v, dict)
+    elif pa.types.is_list(field.type):  # pyarrow alone would split a str into characters
+        checks["a list"] = lambda v: isinstance(v, (list, tuple))
     elif field.name == "scheduler_config":
         checks["a JSON object string"] = _is_json_object
     for index, value in enumerate(values):
