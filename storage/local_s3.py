@@ -47,6 +47,9 @@ _EXTRA_PORT_FLAGS = (
     "webdav.port",
 )
 _GRPC_OFFSET = 10000
+# Servers this process started, by pid: their Popen objects reap them once they exit
+# (and a Popen dropped while its child runs warns at garbage collection).
+_CHILDREN: dict[int, subprocess.Popen] = {}
 
 
 @dataclass(frozen=True)
@@ -96,16 +99,17 @@ def start_local_s3(
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
         raise ValueError(f"port must be an int in 1..65535 or None, got {port!r}")
     data_dir.mkdir(parents=True, exist_ok=True)
-    running = find_running(data_dir)
-    if running is not None:
+    # Two servers on one folder would corrupt it; look for any weed serving it, pid file or not.
+    serving = _weed_pids_serving(data_dir)
+    if serving:
         raise LocalS3StartError(
-            f"SeaweedFS already runs on {data_dir} (pid {running.pid}, {running.endpoint_url}): "
+            f"SeaweedFS already runs on {data_dir} (pid {', '.join(map(str, serving))}): "
             "reuse it with find_running() or stop it first"
         )
     access_key, secret_key = _credentials(data_dir, access_key, secret_key)
     binary = weed_binary()
 
-    last_error = ""
+    last_error, outcome = "", "timeout"
     for _ in range(_START_ATTEMPTS):
         ports = _choose_ports(port)
         endpoint_url = f"http://{HOST}:{ports['s3.port']}"
@@ -122,9 +126,9 @@ def start_local_s3(
         if outcome == "exited" and _PORT_TAKEN_MARKER in last_error and port is None:
             continue  # lost a port race: pick new ports and try again
         break
+    what = "exited at start" if outcome == "exited" else f"did not answer S3 within {timeout_s:.0f} s"
     raise LocalS3StartError(
-        f"SeaweedFS on {data_dir} did not answer S3 within {timeout_s:.0f} s; "
-        f"last lines of {data_dir / LOG_FILE}:\n{last_error}"
+        f"SeaweedFS on {data_dir} {what}; last lines of {data_dir / LOG_FILE}:\n{last_error}"
     )
 
 
@@ -148,11 +152,10 @@ def find_running(data_dir: Path) -> LocalS3 | None:
         local = LocalS3(int(record["pid"]), str(record["endpoint_url"]), access_key, secret_key, data_dir)
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None
-    if _is_our_weed(local.pid, data_dir) and _answers_s3(local):
-        return local
     if not _is_our_weed(local.pid, data_dir):
         pid_file.unlink(missing_ok=True)  # stale: that process is gone (or the pid was reused)
-    return None
+        return None
+    return local if _answers_s3(local) else None
 
 
 @contextlib.contextmanager
@@ -262,12 +265,13 @@ def _spawn(
         f"-ip.bind={HOST}",  # otherwise it listens on all interfaces
         "-master.telemetry=false",  # on by default
         f"-webdav.cacheDir={data_dir / 'webdav'}",  # default is a /tmp folder shared by all instances
+        "-volume.preStopSeconds=0",  # one node, no peers to drain: halves the stop time
         *(f"-{flag}={value}" for flag, value in sorted(ports.items())),
     ]
     # weed mini makes these the admin identity of its S3 gateway.
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
     with open(data_dir / LOG_FILE, "ab") as log:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             args,
             cwd=data_dir,
             env=env,
@@ -276,6 +280,8 @@ def _spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: Ctrl-C in a shell does not reach it
         )
+    _CHILDREN[process.pid] = process
+    return process
 
 
 def _wait_until_ready(process: subprocess.Popen, local: LocalS3, timeout_s: float) -> str:
@@ -324,27 +330,39 @@ def _write_pid_file(local: LocalS3) -> None:
 
 def _is_our_weed(pid: int, data_dir: Path) -> bool:
     """True if pid is alive and is a `weed mini` serving data_dir (guards against pid reuse)."""
-    if not _alive(pid):
-        return False
+    child = _CHILDREN.get(pid)
+    if child is not None:  # ours: trust its argv (a zombie's /proc cmdline is empty)
+        return f"-dir={data_dir}" in child.args and _alive(pid)
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return (
+    is_weed = (
         len(argv) > 2
         and Path(os.fsdecode(argv[0])).name == "weed"
+        and argv[1] == b"mini"
         and f"-dir={data_dir}".encode() in argv
     )
+    return is_weed and _alive(pid)
+
+
+def _weed_pids_serving(data_dir: Path) -> list[int]:
+    """Pids of live processes that are a `weed` serving data_dir."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _is_our_weed(int(entry.name), data_dir):
+            pids.append(int(entry.name))
+    return sorted(pids)
 
 
 def _alive(pid: int) -> bool:
-    """True if pid runs and is not a zombie; reaps it when it is our exited child."""
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child: its own parent reaps it
+    """True if pid runs and is not a zombie; reaps it when it is a server this process started."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

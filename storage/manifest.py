@@ -219,7 +219,11 @@ def write_quarantine(client, bucket: str, key: str, table: pa.Table) -> PutResul
 
 
 def _check_values(field: pa.Field, values: Sequence[Any]) -> None:
-    """Reject what pyarrow would silently coerce: nulls in required columns, 1.5 -> 1, naive times, "ab" -> ["a", "b"]."""
+    """Reject nulls in required columns and what pyarrow would silently coerce.
+
+    pyarrow alone stores 1.5 as 1 in an int column, reads a naive datetime as UTC,
+    and splits the string "ab" into the list ["a", "b"].
+    """
     checks: dict[str, Callable[[Any], bool]] = {}
     if pa.types.is_integer(field.type):
         checks["an int"] = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)

@@ -8,6 +8,7 @@ import json
 import math
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -232,7 +233,7 @@ def test_read_keeps_a_column_the_first_file_lacks(s3: S3Settings) -> None:
 
     read = read_manifests(s3)
     assert read.num_rows == 4
-    by_run = {r: read.filter(pa.compute.equal(read["run_id"], r)) for r in ("run-old", "run-new")}
+    by_run = {r: read.filter(pc.equal(read["run_id"], r)) for r in ("run-old", "run-new")}
     assert by_run["run-old"].column("phash").to_pylist() == [None, None]
     assert by_run["run-new"].column("phash").to_pylist() == ["f0f0f0f0f0f0f0f0"] * 2
     assert sorted(set(read.column("run_date").to_pylist())) == [dt.date(2026, 1, 1), RUN_DATE]
