@@ -14,6 +14,7 @@ from storage.keys import (
     image_key,
     manifest_key,
     quarantine_key,
+    rejected_key,
     review_key,
     sku_digest,
 )
@@ -30,6 +31,7 @@ def test_image_key_layout() -> None:
     digest = sku_digest("SKU-1")
     assert image_key(RUN, "SKU-1", 3) == f"images/run={RUN}/{digest[:2]}/{digest}/v3.png"
     assert review_key(RUN, "SKU-1", 0, ext="webp") == f"review/run={RUN}/{digest[:2]}/{digest}/v0.webp"
+    assert rejected_key(RUN, "SKU-1", 2) == f"rejected/run={RUN}/{digest[:2]}/{digest}/v2.png"
 
 
 @pytest.mark.parametrize(
