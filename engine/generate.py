@@ -11,6 +11,7 @@ import numpy as np
 from engine.load import LoadedModel
 from engine.schedulers import make_scheduler
 from engine.seeds import image_generator
+from engine.text_cache import embedding_kwargs
 
 # Keyword arguments passed only to pipelines whose __call__ accepts them. PixArt needs
 # both off for small custom models (FIELD-NOTES: binning renders at a 256-px bin, 40x slower).
@@ -92,6 +93,12 @@ def _generate_batch(model: LoadedModel, batch: Sequence[ImageRequest], settings:
         pipe.scheduler = make_scheduler(settings.scheduler, model.base_scheduler)
         calls = _count_denoiser_calls(pipe)
         started = time.perf_counter()
+        embeddings = embedding_kwargs(
+            pipe, model.text_cache, [r.prompt for r in batch], [r.negative_prompt for r in batch], settings.max_sequence_length
+        )
+        if embeddings is not None:
+            # PixArt defaults negative_prompt to "" and refuses it beside embeddings: pass None.
+            kwargs.update(prompt=None, negative_prompt=None, **embeddings)
         output = pipe(**kwargs)
         elapsed = time.perf_counter() - started
         calls.remove()

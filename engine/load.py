@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.device import Placement, torch_dtype
+from engine.text_cache import EmbeddingCache
 
 # Components a model folder may leave out and name in external_components.json instead,
 # so the shipped model does not duplicate the 91 MB text encoder installed as a package.
@@ -26,6 +27,7 @@ class LoadedModel:
     defaults: dict
     placement: Placement
     base_scheduler: object  # the scheduler the model shipped with; samplers are built from it
+    text_cache: EmbeddingCache  # text-encoder outputs per distinct prompt, reused across batches
 
 
 _CACHE: dict[tuple[str, str, str], LoadedModel] = {}
@@ -117,6 +119,7 @@ def _load_uncached(path: Path, placement: Placement) -> LoadedModel:
         defaults=defaults,
         placement=placement,
         base_scheduler=pipe.scheduler,
+        text_cache=EmbeddingCache(),
     )
 
 

@@ -83,3 +83,21 @@ def test_flow_matching_sampler_refused_on_ddpm_model(tiny_model):
 def test_loader_refuses_a_folder_without_model_index(tmp_path):
     with pytest.raises(FileNotFoundError, match="model_index.json"):
         load_model(tmp_path, choose_placement("cpu"))
+
+
+def test_cached_embeddings_give_the_same_pixels_as_plain_diffusers(tiny_model):
+    """The engine's per-prompt embedding cache is invisible in the images."""
+    from engine.seeds import image_generator
+
+    settings = SamplingSettings("dpmsolver++", 4, 3.0, 32, 32, 32)
+    requests = _requests()[:3] + [_requests()[0]]  # a repeated prompt hits the cache
+    ours = generate(tiny_model, requests, settings, batch_size=4)
+    plain = tiny_model.pipe(
+        prompt=[r.prompt for r in requests], negative_prompt="text", num_inference_steps=4, guidance_scale=3.0,
+        generator=[image_generator(r.seed) for r in requests], width=32, height=32, output_type="np",
+        use_resolution_binning=False, clean_caption=False, max_sequence_length=32,
+    ).images
+    plain = (plain * 255.0).round().clip(0, 255).astype(np.uint8)
+    for image, expected in zip(ours, plain):
+        assert np.array_equal(image.pixels, expected)
+    assert tiny_model.text_cache.hits > 0
