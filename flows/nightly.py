@@ -10,6 +10,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from catalog.schema import catalog_row_hash
+from catalog.validate import CatalogRejectedError
 from engine.generate import SamplingSettings
 from engine.load import read_defaults
 from flows.params import NightlyParams, derive_run_id
@@ -46,7 +47,13 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
 
     # 2. Load and validate the catalog; bad rows are quarantined with reasons, not dropped.
     table = read_catalog_task(catalog_uri, s3, params.limit, params.skus, params.categories)
-    validation = validate_catalog_task(table, params.max_bad_fraction)
+    try:
+        validation = validate_catalog_task(table, params.max_bad_fraction)
+    except CatalogRejectedError as error:
+        # Keep the evidence: the quarantine says row by row what to fix before the rerun.
+        uri = write_quarantine_task(s3, quarantine_key(run_date, run_id), error.result.quarantined)
+        logger.error("catalog rejected, nothing generated; quarantined rows with reasons at %s", uri)
+        raise
     logger.info("catalog: %d rows checked, %d good, %d quarantined", validation.checked, validation.good.num_rows, validation.quarantined.num_rows)
 
     # 3. Build prompts, seeds and asset ids; split into shards of whole SKUs.

@@ -6,7 +6,7 @@ from prefect.cache_policies import NO_CACHE
 
 from catalog.reader import read_catalog
 from catalog.validate import ValidationResult, validate_catalog
-from storage.publish import put_if_absent
+from storage.manifest import write_quarantine
 from storage.settings import S3Settings, arrow_filesystem, boto3_client
 
 
@@ -28,11 +28,5 @@ def validate_catalog_task(table: pa.Table, max_bad_fraction: float) -> Validatio
 @task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE, timeout_seconds=300)
 def write_quarantine_task(s3: S3Settings, key: str, table: pa.Table) -> str:
     """Store quarantined rows (with reasons) as Parquet; returns their s3:// URI."""
-    import io
-
-    import pyarrow.parquet as pq
-
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    put_if_absent(boto3_client(s3), s3.bucket, key, buffer.getvalue(), "application/vnd.apache.parquet")
+    write_quarantine(boto3_client(s3), s3.bucket, key, table)
     return f"s3://{s3.bucket}/{key}"

@@ -102,6 +102,17 @@ def test_sample_catalog_end_to_end_then_rerun_adds_nothing(harness, s3_env, mode
     assert read_manifests(s3).num_rows == len(manifest)
 
 
+def test_too_many_bad_rows_fail_the_run_with_the_quarantine_kept(harness, s3_env, model_dir):
+    from catalog.validate import CatalogRejectedError
+
+    s3 = s3_env
+    with pytest.raises(CatalogRejectedError, match="max_bad_fraction"):
+        nightly_campaign(_params(model_dir, max_bad_fraction=0.05))
+    keys = _keys(s3)
+    assert [k for k in keys if k.startswith("quarantine/")], "the quarantine is written even when the run fails"
+    assert not [k for k in keys if k.split("/")[0] in ("images", "review", "rejected", "manifests")]
+
+
 def test_killed_run_resumes_without_regenerating_or_duplicating(harness, s3_env, model_dir, tmp_path):
     """SIGKILL a real run after some shards are staged; the rerun reuses them and commits once."""
     s3 = s3_env
