@@ -19,6 +19,7 @@ from policies.engine import Decision, Policy, decide, load_policy
 from prompts.requests import PlannedImage
 from provenance.xmp import DIGITAL_SOURCE_TYPE, labelled_png, xmp_packet
 from scoring import duplicates, technical
+from scoring.suite import default_scorers, run_scorers
 from scoring.thresholds import load_thresholds
 from storage import keys, staging
 from storage.publish import put_many
@@ -74,8 +75,12 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
 
     # 2. Score while the pixels are in memory.
     pixels = np.stack([g.pixels for g in generated])  # (N, H, W, 3) uint8
-    context = [{"prompt": p.request.prompt, "sku": p.request.sku, "variant": p.request.variant} for p in planned]
-    tech_scores = technical.score_technical(pixels, context)
+    context = [
+        {"prompt": p.request.prompt, "sku": p.request.sku, "variant": p.request.variant, "background": p.background, **p.attributes}
+        for p in planned
+    ]
+    tech_scores, scorer_versions = run_scorers(default_scorers(), pixels, context)
+    scorer_versions["phash"] = duplicates.SCORER_VERSION
     hashes = [duplicates.phash(image) for image in pixels]
     thresholds = load_thresholds(spec.thresholds_path)
     duplicate_of = _duplicates_within_sku(planned, hashes, thresholds["duplicates"]["within_sku_max_distance"])
@@ -104,7 +109,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     # 5. Build the manifest rows from the successful PUTs and stage them.
     created_at = dt.datetime.now(dt.timezone.utc)
     rows = [
-        _manifest_row(spec, model, policy, p, g, scores, decision, put, s3.bucket, h, created_at)
+        _manifest_row(spec, model, policy, p, g, scores, scorer_versions, decision, put, s3.bucket, h, created_at)
         for p, g, scores, (failures, decision), put, h in zip(planned, generated, tech_scores, judged, puts, hashes)
     ]
     staging.write_rows(client, s3.bucket, stage_key, rows)
@@ -145,6 +150,7 @@ def _manifest_row(
     p: PlannedImage,
     g: GeneratedImage,
     scores: dict,
+    scorer_versions: dict,
     decision: Decision,
     put,
     bucket: str,
@@ -188,7 +194,7 @@ def _manifest_row(
         "denoiser_evals": g.denoiser_evals,
         "compute_seconds": g.compute_seconds,
         "scores": finite,
-        "scorer_versions": {"technical": technical.SCORER_VERSION, "phash": duplicates.SCORER_VERSION},
+        "scorer_versions": scorer_versions,
         "decision": decision.action,
         "rule_ids": list(decision.rule_ids),
         "decision_reasons": list(decision.reasons) + [f"audit rule {r} matched" for r in decision.audit_rule_ids],
