@@ -69,9 +69,14 @@ FIELD_DOCS: dict[str, str] = {
     "phash": "Perceptual hash of the image (hex); null if not computed.",
     "digital_source_type": "IPTC digital source type URI, e.g. .../trainedAlgorithmicMedia.",
     "created_at": "UTC time the row was written.",
+    # Added after v1 shipped: nullable, and rows may omit them (older writers did).
+    "c2pa_manifest_label": "Label (urn:c2pa:...) of the C2PA manifest signed into the image; null if unsigned.",
+    "category": "Catalog category of the SKU (catalog.vocabulary.CATEGORIES); null in rows written before it existed.",
 }
 
-_NULLABLE = {"flow_run_id", "s3_uri", "sha256", "bytes", "phash"}
+# Columns added after v1: nullable, and rows_to_table fills them with null when a row omits them.
+ADDED_COLUMNS: tuple[str, ...] = ("c2pa_manifest_label", "category")
+_NULLABLE = {"flow_run_id", "s3_uri", "sha256", "bytes", "phash", *ADDED_COLUMNS}
 _TYPES: dict[str, pa.DataType] = {
     "run_id": pa.string(),
     "flow_run_id": pa.string(),
@@ -116,6 +121,8 @@ _TYPES: dict[str, pa.DataType] = {
     "phash": pa.string(),
     "digital_source_type": pa.string(),
     "created_at": pa.timestamp("us", tz="UTC"),
+    "c2pa_manifest_label": pa.string(),
+    "category": pa.string(),
 }
 
 MANIFEST_SCHEMA: pa.Schema = pa.schema(
@@ -136,6 +143,7 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise TypeError("rows must be a list of dicts keyed by manifest column name")
     expected = set(MANIFEST_SCHEMA.names)
+    rows = [{**dict.fromkeys(ADDED_COLUMNS), **row} for row in rows]
     for index, row in enumerate(rows):
         missing = [name for name in MANIFEST_SCHEMA.names if name not in row]
         unknown = sorted(set(row) - expected)

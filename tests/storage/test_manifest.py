@@ -90,7 +90,10 @@ def test_schema_is_pinned_and_fully_documented() -> None:
     assert MANIFEST_SCHEMA.names == list(FIELD_DOCS)
     assert all(FIELD_DOCS[name].strip() for name in MANIFEST_SCHEMA.names)
     assert MANIFEST_SCHEMA.metadata == {b"manifest_schema": b"1"}
-    assert {f.name for f in MANIFEST_SCHEMA if f.nullable} == {"flow_run_id", "s3_uri", "sha256", "bytes", "phash"}
+    # v1 plus the nullable columns added since (storage.manifest.ADDED_COLUMNS).
+    assert {f.name for f in MANIFEST_SCHEMA if f.nullable} == {
+        "flow_run_id", "s3_uri", "sha256", "bytes", "phash", "c2pa_manifest_label", "category"
+    }
     assert MANIFEST_SCHEMA.field("scores").type == pa.map_(pa.string(), pa.float64())
     assert MANIFEST_SCHEMA.field("created_at").type == pa.timestamp("us", tz="UTC")
     assert MANIFEST_SCHEMA.field("run_date").metadata == {b"doc": FIELD_DOCS["run_date"].encode()}
