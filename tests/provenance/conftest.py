@@ -1,0 +1,176 @@
+"""Provenance fixtures: a tiny model, real generated images, and a run published like the worker does it.
+
+`publish_run(s3, ...)` generates images with the tiny random-weights pipeline, labels them
+with `provenance.label.label_image` (XMP first, C2PA last), PUTs them with the exactly-once
+`put_many`, builds manifest rows only from the PUT results and commits the manifest: the
+same steps, in the same order, as `worker/shard.py` with the labelling call integrated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from engine.device import choose_placement
+from engine.generate import ImageRequest, SamplingSettings, generate
+from engine.load import load_model, read_defaults
+from engine.seeds import image_seed
+from engine.tiny import build_tiny_pipeline
+from provenance.label import label_image, load_or_create_signer
+from provenance.xmp import DIGITAL_SOURCE_TYPE
+from storage import keys
+from storage.manifest import commit_manifest, rows_to_table
+from storage.publish import put_many
+from storage.settings import S3Settings, boto3_client
+
+RUN_DATE = "2026-11-26"
+CATEGORIES = ("bag", "chair", "lamp")
+SYSTEM = "catalog-concepts"
+
+
+@dataclass(frozen=True)
+class PublishedRun:
+    """What publish_run stored: its run id, manifest key and rows, and the signer used."""
+
+    run_id: str
+    manifest_key: str
+    rows: list[dict]
+    signer: object
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def signer(tmp_path_factory):
+    return load_or_create_signer(tmp_path_factory.mktemp("signing"))
+
+
+@pytest.fixture(scope="session")
+def sampling(tiny_model_dir) -> SamplingSettings:
+    defaults = read_defaults(tiny_model_dir)
+    return SamplingSettings(
+        scheduler="ddim", steps=3, guidance_scale=3.0, width=defaults["width"], height=defaults["height"],
+        max_sequence_length=defaults["max_sequence_length"],
+    )
+
+
+@pytest.fixture(scope="session")
+def generated(tiny_model_dir, sampling):
+    """Six real tiny-model images (3 SKUs x 2 variants), generated once per session."""
+    import torch
+
+    torch.set_num_threads(1)
+    run_id = "2026-11-26-provtest"
+    requests = [
+        ImageRequest(
+            asset_id=keys.asset_id(run_id, f"SKU-{i}", v), sku=f"SKU-{i}", variant=v,
+            seed=image_seed(7, f"SKU-{i}", v), prompt=f"a {CATEGORIES[i]} on a white background",
+            negative_prompt="blurry",
+        )
+        for i in range(3)
+        for v in range(2)
+    ]
+    model = load_model(tiny_model_dir, choose_placement("cpu", "float32"))
+    return run_id, model, generate(model, requests, sampling, batch_size=6)
+
+
+@pytest.fixture
+def publish_run(generated, sampling, signer):
+    """Publish the session's generated images into a bucket and commit their manifest."""
+
+    def publish(s3: S3Settings, *, run_id: str | None = None, sign: bool = True, commit: bool = True) -> PublishedRun:
+        base_run_id, model, images = generated
+        run_id = run_id or base_run_id
+        client = boto3_client(s3)
+        labelled, object_keys = [], []
+        for index, g in enumerate(images):
+            r = g.request
+            asset = keys.asset_id(run_id, r.sku, r.variant)
+            parameters = {
+                "model_id": model.model_id, "weights_sha256": model.weights_sha256, "seed": r.seed,
+                "steps": sampling.steps, "guidance_scale": sampling.guidance_scale, "scheduler": sampling.scheduler,
+            }
+            labelled.append(label_image(
+                g.pixels, asset_id=asset, prompt=r.prompt, system=SYSTEM, system_version=model.model_id,
+                parameters=parameters, signer=signer if sign else None,
+            ))
+            # Alternate between published and review prefixes, as the policy would.
+            key_of = keys.image_key if index % 2 == 0 else keys.review_key
+            object_keys.append(key_of(run_id, r.sku, r.variant))
+        puts = put_many(client, s3.bucket, [
+            (key, item.png, "image/png", {"asset-id": keys.asset_id(run_id, g.request.sku, g.request.variant)})
+            for key, item, g in zip(object_keys, labelled, images)
+        ])
+        created_at = dt.datetime.now(dt.timezone.utc)
+        rows = [
+            _row(run_id, model, sampling, g, item, put, s3.bucket, created_at, CATEGORIES[int(g.request.sku[-1])])
+            for g, item, put in zip(images, labelled, puts)
+        ]
+        manifest = keys.manifest_key(RUN_DATE, run_id)
+        if commit:
+            assert commit_manifest(client, s3.bucket, manifest, rows_to_table(rows))
+        return PublishedRun(run_id=run_id, manifest_key=manifest, rows=rows, signer=signer)
+
+    return publish
+
+
+def _row(run_id, model, sampling, g, item, put, bucket, created_at, category) -> dict:
+    import diffusers
+    import torch
+    import transformers
+
+    r = g.request
+    return {
+        "run_id": run_id,
+        "flow_run_id": None,
+        "run_date": dt.date.fromisoformat(RUN_DATE),
+        "asset_id": keys.asset_id(run_id, r.sku, r.variant),
+        "sku": r.sku,
+        "catalog_row_hash": "c" * 64,
+        "catalog_uri": "catalog/samples/sample_catalog.parquet",
+        "variant": r.variant,
+        "prompt": r.prompt,
+        "negative_prompt": r.negative_prompt,
+        "template_id": "studio",
+        "template_version": "1",
+        "model_id": model.model_id,
+        "weights_sha256": model.weights_sha256,
+        "pipeline_class": model.pipeline_class,
+        "scheduler_class": g.scheduler_class,
+        "scheduler_config": json.dumps(g.scheduler_config, sort_keys=True, default=str),
+        "steps": sampling.steps,
+        "guidance_scale": sampling.guidance_scale,
+        "seed": r.seed,
+        "generator_device": "cpu",
+        "dtype": model.placement.dtype,
+        "width": sampling.width,
+        "height": sampling.height,
+        "torch_version": torch.__version__,
+        "diffusers_version": diffusers.__version__,
+        "transformers_version": transformers.__version__,
+        "device_name": model.placement.device_name,
+        "denoiser_evals": g.denoiser_evals,
+        "compute_seconds": g.compute_seconds,
+        "scores": {"sharpness": float(np.mean(g.pixels))},
+        "scorer_versions": {"sharpness": "1"},
+        "decision": "publish_labeled_preview" if put.key.startswith("images/") else "human_review",
+        "rule_ids": [],
+        "decision_reasons": [],
+        "policy_sha256": "p" * 64,
+        "review_status": "not_required" if put.key.startswith("images/") else "pending",
+        "s3_uri": f"s3://{bucket}/{put.key}",
+        "sha256": put.sha256_hex,
+        "bytes": put.bytes,
+        "phash": "f0f0f0f0f0f0f0f0",
+        "digital_source_type": DIGITAL_SOURCE_TYPE,
+        "created_at": created_at,
+        "c2pa_manifest_label": item.c2pa_manifest_label,
+        "category": category,
+    }
