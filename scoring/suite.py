@@ -1,15 +1,20 @@
 """The scorers a run applies, in order; each adds named scores and records its version.
 
 Every scorer has one signature, `score(images (N, H, W, 3) uint8, context) -> list[dict]`,
-and runs inside the generation worker on pixels already in memory.
+and runs inside the generation worker on pixels already in memory. Context entries carry
+the prompt, sku, variant, background and the catalog fields each scorer names in its
+module (risk: title, description, brand; alignment: category, color, background).
 """
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from scoring import technical
+
+SHIPPED_CLASSIFIER_PATH = Path(__file__).resolve().parent.parent / "embedded_model" / "weights" / "attribute_classifier.pt"
 
 
 @dataclass(frozen=True)
@@ -21,9 +26,44 @@ class Scorer:
     score: Callable[[np.ndarray, Sequence[Mapping]], list[dict[str, float]]]
 
 
-def default_scorers() -> list[Scorer]:
-    """The scorers every run applies."""
-    return [Scorer("technical", technical.SCORER_VERSION, technical.score_technical)]
+@dataclass(frozen=True)
+class ScorerModels:
+    """Local model files the model-backed scorers load; None leaves that scorer out (its scores are absent).
+
+    Resolved from the environment by the caller (flows/resources.py), never here.
+    """
+
+    attribute_classifier: Path | None = SHIPPED_CLASSIFIER_PATH
+    clip: Path | None = None
+    safety_checker: Path | None = None
+    train_index: Path | None = None
+    risk_terms: Path | None = None
+
+
+def default_scorers(models: ScorerModels | None = None) -> list[Scorer]:
+    """The scorers every run applies: technical, risk and diversity always; the model-backed ones when configured."""
+    from scoring.alignment import make_classifier_scorer, make_clip_scorer
+    from scoring.diversity import make_diversity_scorer
+    from scoring.memorisation import make_memorisation_scorer
+    from scoring.risk import load_risk_terms, make_risk_scorer
+    from scoring.safety import make_safety_scorer
+
+    models = models if models is not None else ScorerModels()
+    scorers = [
+        Scorer("technical", technical.SCORER_VERSION, technical.score_technical),
+        make_risk_scorer(load_risk_terms(models.risk_terms)),
+        make_diversity_scorer(),
+    ]
+    # The shipped classifier may be absent in a bare checkout: then alignment is absent (never "aligned").
+    if models.attribute_classifier is not None and Path(models.attribute_classifier).is_file():
+        scorers.append(make_classifier_scorer(models.attribute_classifier))
+    if models.clip is not None:
+        scorers.append(make_clip_scorer(models.clip))
+    if models.safety_checker is not None:
+        scorers.append(make_safety_scorer(models.safety_checker))
+    if models.train_index is not None:
+        scorers.append(make_memorisation_scorer(models.train_index))
+    return scorers
 
 
 def run_scorers(
