@@ -1,0 +1,81 @@
+"""The review flow: ingest a reviewers' decisions file, or pause for a small batch decided in the Prefect UI."""
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from pydantic import BaseModel, Field
+
+from flows.resources import s3_settings
+from review.ingest import IngestResult
+from tasks.review_tasks import ingest_decisions_task, pending_reviews_task, read_decisions_task
+
+UI_SOURCE = "prefect-ui"
+
+
+class ReviewParams(BaseModel):
+    """Where the decisions come from: a file, or (without one) the UI form for a small batch."""
+
+    decisions_uri: str | None = Field(
+        None, description="Decisions file (CSV or Parquet: asset_id, decision, reviewer, note): local path or s3:// URI"
+    )
+    ui_batch_size: int = Field(12, ge=1, le=50, description="Without a file: how many waiting images the UI form offers")
+    ui_timeout_s: int = Field(3600, ge=60, le=7 * 24 * 3600, description="How long the paused run waits for the form")
+    bucket: str | None = Field(None, description="Bucket (default: CONCEPTS_S3_BUCKET)")
+
+
+class ReviewForm(RunInput):
+    """The UI form: asset ids to approve and to reject, and who decided."""
+
+    reviewer: str = Field(description="Your name or e-mail")
+    approve: list[str] = Field(default_factory=list, description="Asset ids to publish")
+    reject: list[str] = Field(default_factory=list, description="Asset ids to keep unpublished")
+    note: str | None = Field(None, description="Optional note stored with every decision")
+
+
+def form_rows(form: ReviewForm) -> list[dict]:
+    """The form's answers as decisions-file rows (an id in both lists becomes a conflict, rejected)."""
+    return [
+        {"asset_id": asset, "decision": decision, "reviewer": form.reviewer, "note": form.note}
+        for decision, assets in (("approve", form.approve), ("reject", form.reject))
+        for asset in assets
+    ]
+
+
+@flow(name="review", log_prints=False)
+def review(params: ReviewParams = ReviewParams()) -> dict:
+    """Apply reviewers' decisions: promote approvals, keep rejections, append the review log."""
+    logger = get_run_logger()
+    s3 = s3_settings(params.bucket)
+
+    # 1. Collect decisions: the file when given, else the UI form over a small waiting batch.
+    if params.decisions_uri:
+        rows, source = read_decisions_task(s3, params.decisions_uri), params.decisions_uri
+    else:
+        waiting = pending_reviews_task(s3)[: params.ui_batch_size]
+        if not waiting:
+            logger.info("nothing awaits review")
+            return {"accepted": 0, "rejected": 0, "promoted": 0, "waiting": 0}
+        create_table_artifact(
+            [{"asset_id": w["asset_id"], "sku": w["sku"], "run_id": w["run_id"], "image": w["s3_uri"]} for w in waiting],
+            key="review-batch", description="Images offered in the review form: copy their ids into approve or reject",
+        )
+        form = pause_flow_run(wait_for_input=ReviewForm.with_initial_data(reviewer=""), timeout=params.ui_timeout_s)
+        rows, source = form_rows(form), UI_SOURCE
+
+    # 2. Check, promote and log them.
+    result: IngestResult = ingest_decisions_task(s3, rows, source)
+    if result.rejected:
+        create_table_artifact(
+            [{"row": r.source_row, "asset_id": r.asset_id, "reason": r.reason} for r in result.rejected],
+            key="review-rejected-rows", description="Decision rows refused, with reasons",
+        )
+    logger.info("review batch %s: %d accepted, %d refused, %d promoted", result.batch_id, len(result.accepted), len(result.rejected), len(result.promoted_keys))
+    return {
+        "batch_id": result.batch_id,
+        "accepted": len(result.accepted),
+        "rejected": len(result.rejected),
+        "promoted": len(result.promoted_keys),
+        "log_key": result.log_key,
+        "refused": [{"row": r.source_row, "asset_id": r.asset_id, "reason": r.reason} for r in result.rejected],
+    }

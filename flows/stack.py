@@ -1,0 +1,156 @@
+"""The local production-like stack: a loopback `prefect server` and the deployments of infra/prefect.yaml, served.
+
+Serving reads the same prefect.yaml a production deploy does (names, entrypoints, schedules,
+descriptions), so the local UI shows exactly the deployments and schedule production has.
+"""
+
+import importlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from flows.resources import REPO_ROOT
+
+PREFECT_YAML = REPO_ROOT / "infra" / "prefect.yaml"
+HOST = "127.0.0.1"
+HEALTH_TIMEOUT_S = 120.0  # ~18 s idle (FIELD-NOTES); a busy 2-core box needs more
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One deployment of prefect.yaml: name, entrypoint, description, tags, schedules, concurrency."""
+
+    name: str
+    entrypoint: str
+    description: str
+    tags: tuple[str, ...]
+    schedules: tuple[dict, ...]
+    concurrency_limit: int | None
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """A `prefect server` process on loopback and its API URL."""
+
+    process: subprocess.Popen
+    api_url: str
+    ui_url: str
+
+
+def deployment_specs(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
+    """The deployments declared in prefect.yaml (aliases resolved by the YAML loader)."""
+    document = yaml.safe_load(path.read_text())
+    specs = []
+    for entry in document.get("deployments") or []:
+        missing = [k for k in ("name", "entrypoint") if not entry.get(k)]
+        if missing:
+            raise ValueError(f"{path}: a deployment lacks {missing}")
+        specs.append(DeploymentSpec(
+            name=entry["name"], entrypoint=entry["entrypoint"], description=entry.get("description", ""),
+            tags=tuple(entry.get("tags") or ()), schedules=tuple(entry.get("schedules") or ()),
+            concurrency_limit=entry.get("concurrency_limit"),
+        ))
+    return specs
+
+
+def load_entrypoint(entrypoint: str):
+    """The flow object named by 'path/to/file.py:function' relative to the repo root."""
+    path, _, name = entrypoint.partition(":")
+    if not path.endswith(".py") or not name:
+        raise ValueError(f"entrypoint {entrypoint!r}: expected 'path/to/file.py:flow_function'")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, name)
+
+
+def served_deployments(path: Path = PREFECT_YAML) -> list:
+    """RunnerDeployments for every prefect.yaml deployment, with its schedules and timezone."""
+    from prefect.schedules import Cron
+
+    deployments = []
+    for spec in deployment_specs(path):
+        schedules = [
+            Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
+            for s in spec.schedules if "cron" in s
+        ]
+        flow = load_entrypoint(spec.entrypoint)
+        deployments.append(flow.to_deployment(
+            name=spec.name, description=spec.description, tags=list(spec.tags),
+            schedules=schedules or None, concurrency_limit=spec.concurrency_limit,
+        ))
+    return deployments
+
+
+def serve_deployments(limit: int = 1) -> None:
+    """Serve every deployment until interrupted; limit=1: one flow run at a time, the one-GPU rule locally."""
+    from prefect import serve
+
+    os.chdir(REPO_ROOT)  # served runs load their entrypoints relative to the repo root
+    serve(*served_deployments(), limit=limit)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, env: dict | None = None, log_path: Path | None = None) -> LocalServer:
+    """Start `prefect server start` on 127.0.0.1:port and wait until /api/health answers."""
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)]
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    server = LocalServer(process, f"http://{HOST}:{port}/api", f"http://{HOST}:{port}")
+    try:
+        wait_for_health(server, HEALTH_TIMEOUT_S)
+    except BaseException:
+        stop_server(server)
+        raise
+    return server
+
+
+def wait_for_health(server: LocalServer, timeout_s: float) -> None:
+    """Block until the server's /api/health answers 200; raise if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"prefect server exited with code {server.process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{server.api_url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"prefect server at {server.api_url} not healthy after {timeout_s:.0f} s")
+
+
+def stop_server(server: LocalServer, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM the server's process group, SIGKILL it if it outlives timeout_s."""
+    stop_process_group(server.process, timeout_s)
+
+
+def stop_process_group(process: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM a process started in its own session, then SIGKILL its group after timeout_s."""
+    if process.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=timeout_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue

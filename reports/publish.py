@@ -1,0 +1,78 @@
+"""Publishing a run's contact sheet beside its manifest and handing out a short-lived link to it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from reports.contact_sheet import DEFAULT_MAX_THUMBNAILS, contact_sheet_html, thumbnail_order
+from storage.keys import check_run_date, check_run_id
+from storage.publish import put_if_absent
+from storage.settings import S3Settings, boto3_client
+
+MAX_LINK_SECONDS = 15 * 60  # a link printed into a run's artifact must not outlive a working session
+HTML_CONTENT_TYPE = "text/html; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class PublishedReport:
+    """Where the contact sheet is stored and a presigned GET link to it."""
+
+    key: str
+    uri: str
+    link: str
+    expires_in_s: int
+    images_shown: int
+
+
+def report_key(run_date: str, run_id: str) -> str:
+    """reports/run_date=<YYYY-MM-DD>/<run_id>.html (the manifest's partition layout)."""
+    return f"reports/run_date={check_run_date(run_date)}/{check_run_id(run_id)}.html"
+
+
+def presigned_link(s3: S3Settings, key: str, expires_in_s: int = MAX_LINK_SECONDS) -> str:
+    """A presigned GET URL for key that expires within 15 minutes."""
+    if isinstance(expires_in_s, bool) or not isinstance(expires_in_s, int) or not 1 <= expires_in_s <= MAX_LINK_SECONDS:
+        raise ValueError(f"expires_in_s must be an int in 1..{MAX_LINK_SECONDS}, got {expires_in_s!r}")
+    client = boto3_client(s3)
+    return client.generate_presigned_url("get_object", Params={"Bucket": s3.bucket, "Key": key}, ExpiresIn=expires_in_s)
+
+
+def fetch_images(s3: S3Settings, rows: Sequence[Mapping], asset_ids: set[str], threads: int = 8) -> dict[str, bytes]:
+    """The stored bytes of the chosen assets, by asset id (GETs on a small thread pool)."""
+    client = boto3_client(s3)
+    prefix = f"s3://{s3.bucket}/"
+    wanted = [r for r in rows if r["asset_id"] in asset_ids and (r.get("s3_uri") or "").startswith(prefix)]
+
+    def get(row: Mapping) -> tuple[str, bytes]:
+        key = row["s3_uri"].removeprefix(prefix)
+        return row["asset_id"], client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+
+    if not wanted:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(threads, len(wanted)), thread_name_prefix="s3get") as pool:
+        return dict(pool.map(get, wanted))
+
+
+def publish_contact_sheet(
+    s3: S3Settings,
+    run_date: str,
+    run_id: str,
+    rows: Sequence[Mapping],
+    category_by_sku: Mapping[str, str],
+    manifest_uri: str | None = None,
+    max_thumbnails: int = DEFAULT_MAX_THUMBNAILS,
+    expires_in_s: int = MAX_LINK_SECONDS,
+) -> PublishedReport:
+    """Render the run's contact sheet, store it once under reports/, and presign a link to it."""
+    key = report_key(run_date, run_id)
+    images = fetch_images(s3, rows, thumbnail_order(rows, max_thumbnails))
+    links = {"manifest": manifest_uri} if manifest_uri else {}
+    page = contact_sheet_html(f"Run {run_id} ({run_date})", rows, images, category_by_sku, links)
+    # The page is a pure function of the committed rows, so a retry stores identical bytes.
+    put_if_absent(boto3_client(s3), s3.bucket, key, page.encode("utf-8"), HTML_CONTENT_TYPE)
+    return PublishedReport(
+        key=key, uri=f"s3://{s3.bucket}/{key}", link=presigned_link(s3, key, expires_in_s),
+        expires_in_s=expires_in_s, images_shown=len(images),
+    )

@@ -1,0 +1,1 @@
+"""Human review queue: decision files, promotion of approved images, the review log."""

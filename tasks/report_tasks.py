@@ -1,0 +1,95 @@
+"""Prefect side of run reports: artifacts (tables, links, progress) and the contact-sheet task."""
+
+import io
+from uuid import UUID
+
+from prefect import task
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+
+from reports.publish import MAX_LINK_SECONDS, publish_contact_sheet
+from reports.tables import decision_counts, rule_counts, score_summary
+from storage.settings import S3Settings, arrow_filesystem, boto3_client
+
+# Artifact keys are fixed per kind, so the UI's Artifacts page shows each kind's history across runs.
+KEY_DECISIONS = "run-decisions"
+KEY_SCORES = "run-scores"
+KEY_REPORT_LINK = "run-contact-sheet"
+KEY_SUMMARY = "run-summary"
+KEY_PROGRESS = "run-progress"
+
+
+def start_progress(total_images: int) -> UUID:
+    """A progress artifact at 0% for a run of total_images; returns its id for update_progress."""
+    return create_progress_artifact(0.0, key=KEY_PROGRESS, description=f"0 / {total_images} images")
+
+
+def update_progress(artifact_id: UUID, done_images: int, total_images: int) -> None:
+    """Move the run's progress artifact to done/total (called as each shard finishes)."""
+    percent = 100.0 if total_images <= 0 else min(100.0, 100.0 * done_images / total_images)
+    update_progress_artifact(artifact_id, percent, description=f"{done_images} / {total_images} images")
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, timeout_seconds=900)
+def publish_run_report_task(
+    s3: S3Settings,
+    run_date: str,
+    run_id: str,
+    rows: list[dict],
+    category_by_sku: dict[str, str],
+    manifest_uri: str,
+) -> dict:
+    """Publish the contact sheet and attach the run's tables and links as artifacts; returns its URIs."""
+    report = publish_contact_sheet(s3, run_date, run_id, rows, category_by_sku, manifest_uri)
+    create_table_artifact(decision_counts(rows, category_by_sku), key=KEY_DECISIONS,
+                          description=f"Images by decision and category, run {run_id}")
+    create_table_artifact(score_summary(rows), key=KEY_SCORES, description=f"Score summaries, run {run_id}")
+    create_link_artifact(
+        report.link, link_text=f"contact sheet of {run_id} (link expires in {report.expires_in_s // 60} min)",
+        key=KEY_REPORT_LINK, description=f"{report.uri}; a fresh link: `catalog-concepts ops report-link {run_date} {run_id}`",
+    )
+    rules = "\n".join(f"| {r['rule_id']} | {r['images']} |" for r in rule_counts(rows)) or "| (none) | 0 |"
+    create_markdown_artifact(
+        f"# Run {run_id}\n\n"
+        f"- images: **{len(rows)}**\n- manifest: `{manifest_uri}`\n- contact sheet: `{report.uri}` "
+        f"([open, expires in {MAX_LINK_SECONDS // 60} min]({report.link}))\n\n"
+        f"| rule | images |\n|---|---|\n{rules}\n",
+        key=KEY_SUMMARY, description=f"Run {run_id} summary",
+    )
+    return {"report_uri": report.uri, "report_link": report.link, "images_shown": report.images_shown}
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, timeout_seconds=900)
+def report_from_manifest_task(s3: S3Settings, manifest_uri: str) -> dict:
+    """Publish the report of an already committed run from its manifest (and its catalog's categories)."""
+    rows, category_by_sku = manifest_rows_and_categories(s3, manifest_uri)
+    if not rows:
+        return {"report_uri": None, "report_link": None, "images_shown": 0}
+    first = rows[0]
+    return publish_run_report_task.fn(s3, first["run_date"].isoformat(), first["run_id"], rows, category_by_sku, manifest_uri)
+
+
+def manifest_rows_and_categories(s3: S3Settings, manifest_uri: str) -> tuple[list[dict], dict[str, str]]:
+    """A committed manifest's rows, and sku -> category from the catalog it was made from."""
+    import pyarrow.parquet as pq
+
+    from catalog.reader import read_catalog
+
+    prefix = f"s3://{s3.bucket}/"
+    if not manifest_uri.startswith(prefix + "manifests/"):
+        raise ValueError(f"manifest URI {manifest_uri!r} is not under {prefix}manifests/")
+    body = boto3_client(s3).get_object(Bucket=s3.bucket, Key=manifest_uri.removeprefix(prefix))["Body"].read()
+    rows = pq.read_table(io.BytesIO(body)).to_pylist()
+    if not rows:
+        return [], {}
+    catalog_uri = rows[0]["catalog_uri"]
+    filesystem = arrow_filesystem(s3) if catalog_uri.startswith("s3://") else None
+    skus = sorted({row["sku"] for row in rows})
+    catalog = read_catalog(catalog_uri, filesystem=filesystem, skus=skus)
+    return rows, dict(zip(catalog.column("sku").to_pylist(), catalog.column("category").to_pylist()))
