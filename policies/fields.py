@@ -3,7 +3,8 @@
 A judged row is one generated image: its catalog columns, `variant`, the technical scores
 under `scores` (a mapping, or the list of (name, value) pairs a Parquet map column reads
 back as), `technical_failures` (list of str) and `duplicate_of` (index of an earlier
-near-duplicate, -1 for none). A score is named `scores.<name>`.
+near-duplicate, -1 for none), `model_closed_domain` (bool, from the model's card) and
+the scores of every scorer. A score is named `scores.<name>`.
 """
 
 import math
@@ -15,6 +16,23 @@ import pyarrow as pa
 from catalog.schema import CATALOG_SCHEMA
 from catalog.vocabulary import ASSET_TYPES, CATEGORIES, LOCALES
 from scoring.technical import SCORE_NAMES as TECHNICAL_SCORE_NAMES
+
+# Scores of the other scorers (scoring/risk.py, alignment.py, safety.py, diversity.py,
+# memorisation.py). Listed here rather than imported so this module stays free of torch.
+MODEL_SCORE_NAMES: tuple[str, ...] = (
+    "risk_logo_terms",
+    "risk_real_claim",
+    "align_category",
+    "align_color",
+    "align_background",
+    "alignment",
+    "clip_score",
+    "safety_nsfw",
+    "safety_margin",
+    "phash_sku_min_distance",
+    "phash_batch_min_distance",
+    "memorisation_nn_rms",
+)
 
 KINDS: tuple[str, ...] = ("str", "bool", "number", "list", "timestamp")
 
@@ -36,7 +54,10 @@ FIELD_KINDS: dict[str, str] = {
     "variant": "number",
     "technical_failures": "list",
     "duplicate_of": "number",
-    **{f"scores.{name}": "number" for name in TECHNICAL_SCORE_NAMES},
+    # True only when the generating model's card declares a closed, procedurally drawn
+    # training domain (the embedded toy model); the policy decides what that excuses.
+    "model_closed_domain": "bool",
+    **{f"scores.{name}": "number" for name in (*TECHNICAL_SCORE_NAMES, *MODEL_SCORE_NAMES)},
 }
 KNOWN_FIELDS: tuple[str, ...] = tuple(FIELD_KINDS)
 

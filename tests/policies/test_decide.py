@@ -94,9 +94,10 @@ def test_audit_rules_are_recorded_but_never_change_the_action(precedence, change
 
 GOOD = {
     "sku": "S-1", "asset_type": "campaign_background", "claims_real_sku": False, "has_logo": False,
-    "technical_failures": [], "duplicate_of": -1, "variant": 0,
+    "technical_failures": [], "duplicate_of": -1, "variant": 0, "model_closed_domain": True,
     "scores": {"std_luma": 40.0, "clipped_dark_fraction": 0.0, "clipped_bright_fraction": 0.0,
-               "mean_saturation": 0.2, "p95_saturation": 0.7, "sharpness": 300.0},
+               "mean_saturation": 0.2, "p95_saturation": 0.7, "sharpness": 300.0,
+               "risk_logo_terms": 0.0, "risk_real_claim": 0.0, "alignment": 0.9, "memorisation_nn_rms": 0.05},
 }
 
 
@@ -128,8 +129,10 @@ def test_default_policy_none_claims_goes_to_review():
 def test_default_policy_with_an_empty_row_rejects():
     decision = decide(load_policy(), {})
     assert decision.action == "reject"  # TECH-001 cannot be evaluated and its action is reject
-    assert decision.rule_ids == ("TECH-001", "CLAIM-001", "LOGO-001", "DMG-001", "DETAIL-001")
-    assert decision.audit_rule_ids == ("DUP-001",)
+    assert decision.rule_ids == (
+        "TECH-001", "CLAIM-001", "LOGO-001", "DMG-001", "DETAIL-001", "RISK-001", "RISK-002", "SAFE-002", "ALIGN-001",
+    )
+    assert decision.audit_rule_ids == ("DUP-001", "MEM-001")
 
 
 def test_technical_failures_are_listed_in_the_reason():
@@ -163,7 +166,7 @@ def test_scored_images_flow_into_decisions():
     images = np.stack([gray, textured])  # (2, 64, 64, 3)
     actions = []
     for scores in score_technical(images, [{"sku": "S-1", "variant": 0}, {"sku": "S-1", "variant": 1}]):
-        row = dict(GOOD, scores=scores, technical_failures=technical_failures(scores, thresholds))
+        row = dict(GOOD, scores=dict(GOOD["scores"], **scores), technical_failures=technical_failures(scores, thresholds))
         actions.append(decide(policy, row).action)
     assert actions == ["reject", "publish_labeled_preview"]
 
@@ -179,7 +182,7 @@ def test_scored_images_flow_into_decisions():
 )
 def test_worker_row_shape_with_flat_score_keys(changes, action, rule_ids, audit_rule_ids):
     """The shard worker passes catalog attributes plus flat `scores.<name>` keys, no sku/variant."""
-    row = {name: GOOD[name] for name in ("asset_type", "claims_real_sku", "has_logo", "technical_failures", "duplicate_of")}
+    row = {name: GOOD[name] for name in ("asset_type", "claims_real_sku", "has_logo", "technical_failures", "duplicate_of", "model_closed_domain")}
     row.update({"category": "lamp", "color": "teal", "material": "metal", "brand": "Nordhavn", "locale": "en-US"})
     row.update({f"scores.{name}": value for name, value in GOOD["scores"].items()})
     row.update(changes)

@@ -14,8 +14,11 @@ BASE = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
 
 def test_default_policy_loads():
     policy = load_policy()
-    assert (policy.name, policy.version) == ("default", 1)
-    assert [r.id for r in policy.rules] == ["TECH-001", "CLAIM-001", "LOGO-001", "DMG-001", "DETAIL-001", "DUP-001"]
+    assert (policy.name, policy.version) == ("default", 2)
+    assert [r.id for r in policy.rules] == [
+        "TECH-001", "CLAIM-001", "LOGO-001", "DMG-001", "DETAIL-001", "DUP-001",
+        "RISK-001", "RISK-002", "SAFE-001", "SAFE-002", "ALIGN-001", "MEM-001",
+    ]
     assert policy.rules[0].when == AnyOf((Leaf("technical_failures", "nonempty"),))
     assert policy.rules[1].when == Leaf("claims_real_sku", "true")
     assert {"claims_real_sku", "has_logo", "asset_type", "technical_failures"} <= set(policy.required_fields)
