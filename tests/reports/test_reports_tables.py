@@ -1,0 +1,64 @@
+"""Run-report tables and the contact sheet's structure, from hand-made manifest rows."""
+
+import math
+
+import pytest
+
+from reports.contact_sheet import contact_sheet_html, thumbnail_order
+from reports.publish import MAX_LINK_SECONDS, presigned_link
+from reports.tables import decision_counts, rule_counts, score_summary
+
+
+def _row(sku, variant, decision, scores=None, rules=()):
+    return {"asset_id": f"{sku}-{variant}", "sku": sku, "variant": variant, "decision": decision,
+            "scores": scores or {}, "rule_ids": list(rules), "decision_reasons": [f"{r} fired" for r in rules]}
+
+
+ROWS = [
+    _row("S1", 0, "publish_labeled_preview", {"sharp": 1.0}),
+    _row("S1", 1, "human_review", {"sharp": 3.0}, ["R-A"]),
+    _row("S2", 0, "reject", {"sharp": 2.0, "sat": math.nan}, ["R-A", "R-B"]),
+    _row("S3", 0, "human_review", {}, ["R-B"]),
+]
+CATEGORIES = {"S1": "mug", "S2": "lamp"}  # S3 has no known category
+
+
+def test_decision_counts_by_category_with_total_row():
+    assert decision_counts(ROWS, CATEGORIES) == [
+        {"category": "(unknown)", "publish_labeled_preview": 0, "human_review": 1, "reject": 0, "total": 1},
+        {"category": "lamp", "publish_labeled_preview": 0, "human_review": 0, "reject": 1, "total": 1},
+        {"category": "mug", "publish_labeled_preview": 1, "human_review": 1, "reject": 0, "total": 2},
+        {"category": "all", "publish_labeled_preview": 1, "human_review": 2, "reject": 1, "total": 4},
+    ]
+
+
+def test_score_summary_counts_missing_and_nan_as_missing():
+    assert score_summary(ROWS) == [
+        {"score": "sat", "n": 0, "missing": 4, "min": None, "median": None, "mean": None, "max": None},
+        {"score": "sharp", "n": 3, "missing": 1, "min": 1.0, "median": 2.0, "mean": 2.0, "max": 3.0},
+    ]
+
+
+def test_rule_counts_most_frequent_first():
+    assert rule_counts(ROWS) == [{"rule_id": "R-A", "images": 2}, {"rule_id": "R-B", "images": 2}]
+
+
+@pytest.mark.parametrize("cap, expected", [(0, set()), (2, {"S1-1", "S3-0"}), (3, {"S1-1", "S3-0", "S2-0"}), (10, {r["asset_id"] for r in ROWS})])
+def test_thumbnails_go_to_review_then_reject_then_published(cap, expected):
+    assert thumbnail_order(ROWS, cap) == expected
+
+
+def test_sheet_groups_by_sku_and_decision_and_escapes_text():
+    rows = ROWS + [_row("<b>S4</b>", 0, "reject", rules=["R-<x>"])]
+    page = contact_sheet_html("run <1>", rows, {"S1-1": b"\x89PNG", "S3-0": b"\x89PNG"}, CATEGORIES)
+    assert page.count("<img class='thumb'") == 2
+    assert page.count("<section class='sku'") == 4
+    assert page.count("class='group ") == 5  # S1 has two decision groups
+    assert "<b>S4</b>" not in page and "&lt;b&gt;S4&lt;/b&gt;" in page and "R-&lt;x&gt;" in page
+    assert "run &lt;1&gt;" in page
+
+
+@pytest.mark.parametrize("seconds", [0, 901, 3600, True, 1.5])
+def test_links_never_outlive_fifteen_minutes(s3, seconds):
+    with pytest.raises(ValueError, match=f"1..{MAX_LINK_SECONDS}"):
+        presigned_link(s3, "reports/x.html", seconds)
