@@ -33,7 +33,9 @@ def _retry_on_io(task, task_run, state) -> bool:
     retry_condition_fn=_retry_on_io,
     cache_key_fn=_shard_cache_key,
     persist_result=True,
-    timeout_seconds=3 * 3600,
+    # No timeout_seconds: a synchronous task on the thread pool cannot be interrupted (Prefect
+    # docs; FIELD-NOTES), so a timeout would only warn. A stuck generation is bounded by the
+    # deployment's job timeout and its process is what gets stopped.
     task_run_name="shard-{index}",
 )
 def render_shard_task(spec: RunSpec, index: int, planned: list[PlannedImage], s3: S3Settings) -> ShardOutcome:
