@@ -6,7 +6,9 @@ model's own data code (`sample_attributes(n, seed, held_out=False)` then
 to 16x16 and kept as a uint8 feature index. The score `memorisation_nn_rms` is the RMS
 pixel distance (0-1 scale) from the image, downsampled the same way, to its nearest
 index entry: 0 means a copy of a training image. Fresh renders of the same domain set the
-floor a novel image sits at (see `render_floor`).
+floor a novel image sits at (see `render_floor`). Measured with the shipped preset's
+32,000 images (seed 0; build 109 s, 8.6 MB compressed): training copies 0.001, copies
+plus sigma-8 noise <= 0.009, fresh renders 1st percentile 0.015 and median 0.041.
 """
 
 import functools
@@ -60,6 +62,16 @@ def _render_range(attrs, seed: int, start: int, stop: int) -> np.ndarray:
         a = attrs[i]
         out[j] = np.asarray(render_product(a.category, a.color, a.material, a.background, np.random.default_rng([seed, i])))
     return out
+
+
+def ensure_train_index(path: str | Path, count: int, seed: int) -> Path:
+    """The index file at path, built first if it is missing or was built from another (count, seed)."""
+    path = Path(path)
+    if path.is_file():
+        existing = load_train_index(path)
+        if (existing.count, existing.seed) == (count, seed):
+            return path
+    return save_train_index(build_train_index(count, seed), path)
 
 
 def save_train_index(index: TrainIndex, path: str | Path) -> Path:

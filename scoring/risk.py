@@ -66,23 +66,26 @@ def load_risk_terms(path: str | Path | None = None) -> RiskTerms:
     return RiskTerms(
         version=data["version"],
         sha256=hashlib.sha256(raw).hexdigest(),
-        logo_symbols=tuple(normalise(s) for s in data["logo_symbols"]),
+        logo_symbols=tuple(s.casefold() for s in data["logo_symbols"]),
         logo=_word_pattern([*data["logo_words"], *data["brand_names"]]),
         claim=_word_pattern(data["real_claim_phrases"]),
     )
 
 
-def _texts(entry: Mapping) -> tuple[list[str], str | None] | None:
-    """The normalised texts to search and the row's brand, or None when a needed key is absent or not text."""
+def _texts(entry: Mapping) -> tuple[list[str], list[str], str | None] | None:
+    """Casefolded raw texts, normalised texts and the row's brand, or None when a needed key is absent or not text.
+
+    Symbols are searched in the raw text: NFKC turns "™" into "tm", which "atmosphere" contains.
+    """
     if not isinstance(entry, Mapping):
         return None
     for key in CONTEXT_KEYS:
         value = entry.get(key)
         if key not in entry or (value is None and key not in NULLABLE_KEYS) or (value is not None and not isinstance(value, str)):
             return None
-    texts = [normalise(entry[key]) for key in ("prompt", "title", "description") if entry[key] is not None]
+    raw = [entry[key] for key in ("prompt", "title", "description") if entry[key] is not None]
     brand = normalise(entry["brand"]) if entry["brand"] and entry["brand"].strip() else None
-    return texts, brand
+    return [t.casefold() for t in raw], [normalise(t) for t in raw], brand
 
 
 def risk_matches(entry: Mapping, terms: RiskTerms) -> dict[str, list[str]] | None:
@@ -90,8 +93,8 @@ def risk_matches(entry: Mapping, terms: RiskTerms) -> dict[str, list[str]] | Non
     found = _texts(entry)
     if found is None:
         return None
-    texts, brand = found
-    logo = [s for text in texts for s in terms.logo_symbols if s in text]
+    raw, texts, brand = found
+    logo = [s for text in raw for s in terms.logo_symbols if s in text]
     logo += [m.group(0) for text in texts for m in terms.logo.finditer(text)]
     prompt = texts[0]
     if brand and re.search(r"(?<!\w)" + re.escape(brand) + r"(?!\w)", prompt):

@@ -51,3 +51,55 @@ def _image(kind: str, seed: int = 0) -> np.ndarray:
 def make_image():
     """Factory fixture: make_image(kind, seed=0) -> uint8 (64, 64, 3)."""
     return _image
+
+
+def _tiny_clip_config():
+    """A CLIPConfig a few kilobytes big: 2-layer towers of width 32, 32x32 images, projection 16."""
+    from transformers import CLIPConfig
+
+    return CLIPConfig(
+        text_config=dict(vocab_size=60, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=77),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+        projection_dim=16,
+    )
+
+
+def _tiny_image_processor():
+    from transformers import CLIPImageProcessor
+
+    return CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory):
+    """A random-weights CLIPModel + CLIPProcessor (character-level tokenizer, no files needed) saved to a folder."""
+    import torch
+    from transformers import CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    torch.manual_seed(0)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for ch in "abcdefghijklmnopqrstuvwxyz,":
+        vocab[ch] = len(vocab)
+        vocab[ch + "</w>"] = len(vocab)
+    processor = CLIPProcessor(image_processor=_tiny_image_processor(), tokenizer=CLIPTokenizer(vocab=vocab, merges=[]))
+    out = tmp_path_factory.mktemp("tiny-clip")
+    CLIPModel(_tiny_clip_config()).save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_safety_checker_dir(tmp_path_factory):
+    """A random-weights StableDiffusionSafetyChecker with its image processor in one folder."""
+    import torch
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+
+    torch.manual_seed(0)
+    config = _tiny_clip_config()
+    config._attn_implementation = "eager"  # the checker does not support SDPA
+    out = tmp_path_factory.mktemp("tiny-safety-checker")
+    StableDiffusionSafetyChecker(config).save_pretrained(out)
+    _tiny_image_processor().save_pretrained(out)
+    return out
