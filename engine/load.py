@@ -144,3 +144,19 @@ def read_defaults(model_dir: str | Path) -> dict:
     """The generation defaults a model folder recommends (catalog_concepts.json), or {}."""
     path = Path(model_dir) / DEFAULTS_FILE
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def wrap_pipeline(pipe, placement: Placement, model_id: str) -> LoadedModel:
+    """Wrap an in-memory pipeline (built from configs, e.g. by a benchmark) as a LoadedModel."""
+    quiet_libraries()
+    pipe.set_progress_bar_config(disable=True)
+    return LoadedModel(
+        pipe=pipe,
+        model_id=model_id,
+        weights_sha256="in-memory",
+        pipeline_class=type(pipe).__name__,
+        defaults={},
+        placement=placement,
+        base_scheduler=pipe.scheduler,
+        text_cache=EmbeddingCache(),
+    )
