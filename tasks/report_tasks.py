@@ -86,6 +86,10 @@ def manifest_rows_and_categories(s3: S3Settings, manifest_uri: str) -> tuple[lis
         raise ValueError(f"manifest URI {manifest_uri!r} is not under {prefix}manifests/")
     body = boto3_client(s3).get_object(Bucket=s3.bucket, Key=manifest_uri.removeprefix(prefix))["Body"].read()
     rows = pq.read_table(io.BytesIO(body)).to_pylist()
+    for row in rows:
+        # Arrow map columns come back as lists of (key, value) pairs; reports take dicts.
+        row["scores"] = dict(row["scores"] or ())
+        row["scorer_versions"] = dict(row["scorer_versions"] or ())
     if not rows:
         return [], {}
     catalog_uri = rows[0]["catalog_uri"]

@@ -1,0 +1,77 @@
+"""Every prefect.yaml deployment resolves: its entrypoint imports and its parameter schema builds."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.utilities.callables import parameter_schema
+from pydantic import ValidationError
+
+from flows.backfill import MAX_BACKFILL_DAYS, BackfillParams
+from flows.stack import PREFECT_YAML, deployment_specs, load_entrypoint
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SPECS = deployment_specs()
+
+
+def test_the_three_deployments_and_shared_definitions():
+    assert [s.name for s in SPECS] == ["nightly", "backfill", "review"]
+    text = PREFECT_YAML.read_text()
+    # Shared values are written once and aliased; no literal credentials.
+    assert "definitions:" in text and "*gpu_pool" in text and "*nightly_schedule" in text
+    assert "AWS_SECRET_ACCESS_KEY" not in text and "secret_key" not in text
+    raw = yaml.safe_load(text)
+    pools = {d["name"]: d["work_pool"]["name"] for d in raw["deployments"]}
+    assert pools == {"nightly": "gpu-pool", "backfill": "gpu-pool", "review": "cpu-pool"}
+
+
+def test_nightly_runs_on_a_cron_schedule_with_a_timezone():
+    (nightly,) = [s for s in SPECS if s.name == "nightly"]
+    assert nightly.schedules == ({"cron": "0 2 * * *", "timezone": "Europe/Berlin", "active": True},)
+    assert nightly.concurrency_limit == 1
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_entrypoint_imports_and_its_parameter_schema_builds(spec):
+    path = spec.entrypoint.split(":")[0]
+    assert (REPO_ROOT / path).is_file(), "entrypoints are relative to the repository root"
+    flow = load_entrypoint(spec.entrypoint)
+    schema = parameter_schema(flow).model_dump()
+    assert list(schema["properties"]) == ["params"]
+    (model,) = schema["definitions"].values()
+    assert model["properties"], "the UI form needs fields"
+
+
+def test_backfill_form_offers_the_marketers_choices_as_typed_fields():
+    schema = parameter_schema(load_entrypoint("flows/backfill.py:backfill")).model_dump()
+    fields = schema["definitions"]["BackfillParams"]["properties"]
+    for name in ("start_date", "end_date", "categories", "skus", "limit", "variants_per_sku", "model_path",
+                 "scheduler", "steps", "guidance_scale", "policy_file"):
+        assert name in fields, name
+    assert fields["start_date"]["format"] == "date"
+    # Drop-downs, not free text, for the closed vocabularies.
+    assert "mug" in fields["categories"]["anyOf"][0]["items"]["enum"]
+    assert "ddim" in fields["scheduler"]["anyOf"][0]["enum"]
+
+
+@pytest.mark.parametrize(
+    "values, error",
+    [
+        ({"start_date": "2026-01-03", "end_date": "2026-01-01"}, "before start_date"),
+        ({"start_date": "2026-01-01", "end_date": "2026-03-01"}, f"at most {MAX_BACKFILL_DAYS} days"),
+        ({"categories": ["spaceship"]}, "Input should be"),
+        ({"scheduler": "magic"}, "Input should be"),
+        ({"steps": 0}, "greater than or equal to 1"),
+    ],
+)
+def test_bad_backfill_forms_are_refused_before_anything_runs(values, error):
+    with pytest.raises(ValidationError, match=error):
+        BackfillParams(**values)
+
+
+def test_backfill_expands_to_one_nightly_per_date():
+    params = BackfillParams(start_date=dt.date(2026, 2, 27), end_date=dt.date(2026, 3, 1), categories=[], skus=["A"], steps=4)
+    nightly = [params.nightly_params(d) for d in params.dates()]
+    assert [n.run_date for n in nightly] == [dt.date(2026, 2, 27), dt.date(2026, 2, 28), dt.date(2026, 3, 1)]
+    assert all(n.categories is None and n.skus == ["A"] and n.steps == 4 for n in nightly)
