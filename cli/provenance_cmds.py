@@ -1,0 +1,128 @@
+"""`catalog-concepts provenance verify | reproduce | query | cleanup`: audit what runs published."""
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    help="Check, regenerate and query what runs published (manifests, labels, orphans).",
+    no_args_is_help=True,
+)
+
+_EMBEDDED = typer.Option(False, "--embedded-s3", help="Use the embedded S3 instead of CONCEPTS_S3_* settings")
+_BUCKET = typer.Option("concepts", help="Bucket when --embedded-s3 is used")
+
+
+def _settings(embedded_s3: bool, bucket: str):
+    """S3 settings from the one resolver; --embedded-s3 first points it at the local server."""
+    if embedded_s3:
+        from cli.main import _use_embedded_s3
+
+        _use_embedded_s3(bucket)
+    from flows.resources import s3_settings
+
+    return s3_settings()
+
+
+@app.command()
+def verify(
+    run: str = typer.Argument(..., help="Run id, manifests/... key or s3://bucket/manifests/... URI"),
+    trust_anchor: Optional[Path] = typer.Option(
+        None, help="Root CA PEM the signer must chain to (default: the local signing root, when present)"
+    ),
+    allow_unsigned: bool = typer.Option(False, help="Accept images without a C2PA manifest"),
+    embedded_s3: bool = _EMBEDDED,
+    bucket: str = _BUCKET,
+) -> None:
+    """Re-download every image a manifest names; check SHA-256, XMP and C2PA; exit 1 on any mismatch."""
+    from flows.resources import state_dir
+    from provenance.local_ca import ROOT_FILE
+    from provenance.verify import verify_run
+
+    settings = _settings(embedded_s3, bucket)
+    if trust_anchor is None and (state_dir() / "signing" / ROOT_FILE).exists():
+        trust_anchor = state_dir() / "signing" / ROOT_FILE
+    anchor = trust_anchor.read_bytes() if trust_anchor else None
+    report = verify_run(settings, run, trust_anchor_pem=anchor, require_c2pa=not allow_unsigned)
+    for check in report.rows:
+        status = "ok  " if check.ok else "FAIL"
+        typer.echo(f"{status} {check.asset_id} c2pa={check.c2pa_state} {check.s3_uri} {'; '.join(check.problems)}")
+    typer.echo(report.summary() + (f" (trust anchor {trust_anchor})" if trust_anchor else " (no trust anchor)"))
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def reproduce(
+    asset_id: str = typer.Argument(..., help="asset_id of a committed manifest row"),
+    model: Optional[Path] = typer.Option(None, help="Diffusers pipeline folder (default: shipped model)"),
+    device: str = typer.Option("auto", help="auto (the row's device family), cpu or cuda"),
+    embedded_s3: bool = _EMBEDDED,
+    bucket: str = _BUCKET,
+) -> None:
+    """Regenerate one image from its manifest row and compare pixels; exit 1 unless identical."""
+    from flows.resources import default_model_dir
+    from provenance.reproduce import reproduce as run_reproduce
+
+    settings = _settings(embedded_s3, bucket)
+    result = run_reproduce(settings, asset_id, model_dir=model or default_model_dir(), device=device)
+    verdict = "identical" if result.identical else "DIFFERENT"
+    typer.echo(
+        f"{asset_id}: {verdict} on {result.device}/{result.dtype} "
+        f"(max |diff| {result.max_abs_diff}, mean |diff| {result.mean_abs_diff:.4f})"
+    )
+    if not result.identical:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def query(
+    sql: Optional[str] = typer.Argument(None, help="SQL over the views `manifests` and `quarantine`"),
+    example: Optional[str] = typer.Option(None, help="Run a documented example instead (see --list)"),
+    list_examples: bool = typer.Option(False, "--list", help="Print the example queries and exit"),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row"),
+    embedded_s3: bool = _EMBEDDED,
+    bucket: str = _BUCKET,
+) -> None:
+    """DuckDB SQL over the committed manifests, read through pyarrow's S3 filesystem."""
+    from provenance.query import EXAMPLES
+    from provenance.query import query as run_query
+
+    if list_examples:
+        for name, text in EXAMPLES.items():
+            typer.echo(f"-- {name}\n{text};\n")
+        return
+    if (sql is None) == (example is None):
+        raise typer.BadParameter(f"give either SQL or --example NAME (one of: {', '.join(EXAMPLES)})")
+    if example is not None and example not in EXAMPLES:
+        raise typer.BadParameter(f"unknown example {example!r}; allowed: {', '.join(EXAMPLES)}")
+    table = run_query(_settings(embedded_s3, bucket), EXAMPLES[example] if example else sql)
+    if as_json:
+        for row in table.to_pylist():
+            typer.echo(json.dumps(row, default=str))
+    else:
+        typer.echo(table.to_pandas().to_string(index=False) if table.num_columns else "(no result)")
+
+
+@app.command()
+def cleanup(
+    grace_hours: float = typer.Option(72.0, help="Leave objects younger than this alone (must exceed the longest run)"),
+    apply: bool = typer.Option(False, "--apply", help="Delete and abort; without it nothing changes (dry run)"),
+    embedded_s3: bool = _EMBEDDED,
+    bucket: str = _BUCKET,
+) -> None:
+    """Remove images/review/rejected/staging objects no committed manifest names, after a grace period."""
+    import datetime as dt
+
+    from storage.cleanup import cleanup_orphans
+
+    if grace_hours < 0:
+        raise typer.BadParameter(f"--grace-hours must be >= 0, got {grace_hours}")
+    report = cleanup_orphans(_settings(embedded_s3, bucket), grace=dt.timedelta(hours=grace_hours), apply=apply)
+    for orphan in report.orphans:
+        typer.echo(f"orphan {orphan.key} {orphan.last_modified.isoformat()} {orphan.bytes} bytes")
+    for upload in report.stale_uploads:
+        typer.echo(f"stale multipart upload {upload.key} {upload.upload_id} {upload.initiated.isoformat()}")
+    typer.echo(report.summary() + ("" if apply else " (dry run: pass --apply to act)"))

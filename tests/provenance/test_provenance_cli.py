@@ -1,0 +1,66 @@
+"""The provenance sub-app through typer's CliRunner, against the real local S3."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.provenance_cmds import app
+from provenance.query import EXAMPLES
+from storage.settings import boto3_client, split_s3_uri
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def s3_env(s3, monkeypatch, tmp_path):
+    monkeypatch.setenv("CONCEPTS_S3_ENDPOINT", s3.endpoint_url)
+    monkeypatch.setenv("CONCEPTS_S3_BUCKET", s3.bucket)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    monkeypatch.setenv("CONCEPTS_HOME", str(tmp_path / "home"))  # no local signing root: no default anchor
+    monkeypatch.delenv("CONCEPTS_S3_BLOCK", raising=False)
+    return s3
+
+
+def test_verify_passes_then_fails_with_exit_code_1(s3_env, publish_run, tmp_path):
+    run = publish_run(s3_env)
+    anchor = tmp_path / "root.pem"
+    anchor.write_bytes(run.signer.trust_anchor_pem)
+    ok = runner.invoke(app, ["verify", run.run_id, "--trust-anchor", str(anchor)])
+    assert ok.exit_code == 0, ok.output
+    assert "6/6 images verified" in ok.output and ok.output.count("c2pa=Trusted") == 6
+    bucket, key = split_s3_uri(run.rows[0]["s3_uri"])
+    boto3_client(s3_env).delete_object(Bucket=bucket, Key=key)
+    bad = runner.invoke(app, ["verify", f"s3://{s3_env.bucket}/{run.manifest_key}"])
+    assert bad.exit_code == 1 and "5/6 images verified" in bad.output and "FAIL" in bad.output
+
+
+def test_query_example_sql_and_json(s3_env, publish_run):
+    publish_run(s3_env)
+    listed = runner.invoke(app, ["query", "--list"])
+    assert all(name in listed.output for name in EXAMPLES)
+    example = runner.invoke(app, ["query", "--example", "compute_per_run", "--json"])
+    assert example.exit_code == 0, example.output
+    (row,) = [json.loads(line) for line in example.output.splitlines()]
+    assert row["images"] == 6
+    sql = runner.invoke(app, ["query", "SELECT count(*) AS n FROM manifests"])
+    assert sql.exit_code == 0 and "6" in sql.output
+    assert runner.invoke(app, ["query", "--example", "nope"]).exit_code != 0
+    assert runner.invoke(app, ["query"]).exit_code != 0
+
+
+def test_reproduce_and_cleanup_dry_run(s3_env, publish_run, tiny_model_dir):
+    run = publish_run(s3_env)
+    publish_run(s3_env, run_id="2026-11-26-orphaned", commit=False)
+    result = runner.invoke(app, ["reproduce", run.rows[0]["asset_id"], "--model", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    assert "identical" in result.output
+    dry = runner.invoke(app, ["cleanup", "--grace-hours", "0"])
+    assert dry.exit_code == 0, dry.output
+    assert "would delete 6 orphan objects" in dry.output and dry.output.count("orphan images/run=2026-11-26-orphaned") == 3
+    applied = runner.invoke(app, ["cleanup", "--grace-hours", "0", "--apply"])
+    assert "deleted 6 orphan objects" in applied.output
+    assert runner.invoke(app, ["verify", run.run_id]).exit_code == 0
