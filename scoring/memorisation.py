@@ -89,22 +89,29 @@ def load_train_index(path: str | Path) -> TrainIndex:
         return TrainIndex(features=data["features"], seed=int(meta["seed"]), count=int(meta["count"]))
 
 
-def nearest_rms(features: np.ndarray, index: np.ndarray, chunk: int = 4_096) -> np.ndarray:
-    """RMS distance (0-1 scale) from each feature row (N, D) to its nearest index row (M, D) -> (N,)."""
+def prepare_index(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 index rows (M, D) -> float32 rows on a 0-1 scale (M, D) and their squared norms (M,), computed once."""
+    y = index.astype(np.float32) / 255.0  # (M, D)
+    return y, (y * y).sum(axis=1)  # (M, D), (M,)
+
+
+def nearest_rms(features: np.ndarray, index: np.ndarray | tuple[np.ndarray, np.ndarray], chunk: int = 8_192) -> np.ndarray:
+    """RMS distance (0-1 scale) from each feature row (N, D) to its nearest index row (uint8 (M, D) or prepare_index's pair) -> (N,)."""
+    y_all, y2_all = prepare_index(index) if isinstance(index, np.ndarray) else index
     x = features.astype(np.float32) / 255.0  # (N, D)
     best = np.full(len(x), np.inf, dtype=np.float32)  # (N,)
     x2 = (x * x).sum(axis=1, keepdims=True)  # (N, 1)
-    for start in range(0, len(index), chunk):
-        y = index[start : start + chunk].astype(np.float32) / 255.0  # (C, D)
-        d2 = x2 - 2.0 * x @ y.T + (y * y).sum(axis=1)[None, :]  # (N, C) squared L2 via |x|^2 - 2xy + |y|^2
+    for start in range(0, len(y_all), chunk):
+        y, y2 = y_all[start : start + chunk], y2_all[start : start + chunk]  # (C, D), (C,)
+        d2 = x2 - 2.0 * x @ y.T + y2[None, :]  # (N, C) squared L2 via |x|^2 - 2xy + |y|^2
         best = np.minimum(best, d2.min(axis=1))
     return np.sqrt(np.maximum(best, 0.0) / x.shape[1])  # (N,)
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_index(path: str, mtime_ns: int) -> TrainIndex:
-    """The index at path, read once per file version."""
-    return load_train_index(path)
+def _cached_index(path: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The index at path as prepare_index's float pair, built once per file version (32,000 rows: 98 MB)."""
+    return prepare_index(load_train_index(path).features)
 
 
 def make_memorisation_scorer(index_path: str | Path) -> Scorer:
@@ -121,7 +128,7 @@ def make_memorisation_scorer(index_path: str | Path) -> Scorer:
         if len(images) == 0:
             return []
         index = _cached_index(str(path), path.stat().st_mtime_ns)
-        return [{"memorisation_nn_rms": float(d)} for d in nearest_rms(features_of(images), index.features)]
+        return [{"memorisation_nn_rms": float(d)} for d in nearest_rms(features_of(images), index)]
 
     return Scorer("memorisation", f"{SCORER_VERSION}@{digest}", score_memorisation)
 
