@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--safety-checker", default=None)
     parser.add_argument("--clip", default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--renders", action="store_true", help="also select among procedural renders of the same prompts")
     args = parser.parse_args()
 
     import torch
@@ -88,7 +89,8 @@ def main() -> None:
     settings = SamplingSettings(d["scheduler"], int(d["steps"]), float(d["guidance_scale"]), int(d["width"]),
                                 int(d["height"]), d.get("max_sequence_length"))
     model = load_model(model_dir, choose_placement("auto", "auto", threads=args.threads))
-    attrs = sample_attributes(args.images, 5, held_out=True)
+    # Four variants per SKU, one prompt each (held-out combinations: the model never saw them).
+    attrs = [a for a in sample_attributes((args.images + 3) // 4, 5, held_out=True) for _ in range(4)][: args.images]
     requests = [ImageRequest(f"{i:032x}", f"SKU-{i // 4}", i % 4, 1_000 + i, a.caption, NEGATIVE_PROMPT) for i, a in enumerate(attrs)]
     context = [
         {"prompt": a.caption, "sku": r.sku, "variant": r.variant, "background": a.background, "category": a.category,
@@ -121,6 +123,46 @@ def main() -> None:
     for name, seconds in per_scorer.items():
         print(f"{'  score: ' + name:<22}{1000 * seconds / n:>12.2f}{seconds / gen_s:>14.3f}")
     print(f"{'scoring total':<22}{1000 * total / n:>12.2f}{total / gen_s:>14.3f}")
+    _print_selection(pixels, context, scorers, closed_domain=True)
+    if args.renders:
+        from embedded_model.dataset import render_images
+
+        print("the same prompts drawn by the procedural renderer (a stand-in for a model that follows them):")
+        _print_selection(render_images(attrs, 11), context, scorers, closed_domain=True)
+
+
+def _print_selection(pixels, context, scorers, closed_domain: bool) -> None:
+    """Route the scored batch through the default policy and selection; print decisions and kept-per-SKU counts."""
+    from collections import Counter
+
+    from policies.engine import decide, load_policy
+    from scoring.duplicates import phash
+    from scoring.select import load_selection_config, select_variants
+    from scoring.suite import run_scorers
+    from scoring.technical import technical_failures
+    from scoring.thresholds import load_thresholds
+
+    policy, thresholds, config = load_policy(), load_thresholds(), load_selection_config()
+    scores, _ = run_scorers(scorers, pixels, context)
+    candidates = []
+    for c, s, image in zip(context, scores, pixels):
+        failures = technical_failures(s, thresholds, c["background"])
+        row = {**{k: v for k, v in c.items() if k != "prompt"}, "asset_type": "campaign_background", "claims_real_sku": False,
+               "has_logo": False, "technical_failures": failures, "duplicate_of": -1, "model_closed_domain": closed_domain,
+               **{f"scores.{k}": v for k, v in s.items()}}
+        candidates.append({"sku": c["sku"], "variant": c["variant"], "decision": decide(policy, row).action,
+                           "scores": s, "technical_failures": failures, "phash": phash(image)})
+    selections = select_variants(candidates, keep=None, config=config)
+    import re
+
+    kept = Counter(c["sku"] for c, sel in zip(candidates, selections) if sel.kept)
+    skus = sorted({c["sku"] for c in candidates})
+    per_sku = Counter(kept.get(sku, 0) for sku in skus)
+    k = len(candidates) // len(skus)
+    print(f"decisions: {dict(Counter(c['decision'] for c in candidates))}")
+    print(f"kept per SKU (k={k}, keep={config.keep}): " + ", ".join(f"{m} kept: {per_sku[m]} SKUs" for m in sorted(per_sku)))
+    outcomes = Counter(re.sub(r"\d[\d.e+-]*", "N", sel.drop_reason or "kept") for sel in selections)
+    print(f"selection: {dict(outcomes)}")
 
 
 if __name__ == "__main__":
