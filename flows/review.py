@@ -11,6 +11,7 @@ from review.ingest import IngestResult
 from tasks.review_tasks import ingest_decisions_task, pending_reviews_task, read_decisions_task
 
 UI_SOURCE = "prefect-ui"
+PAUSE_POLL_S = 3  # how often the paused run checks for the submitted form
 
 
 class ReviewParams(BaseModel):
@@ -60,7 +61,9 @@ def review(params: ReviewParams = ReviewParams()) -> dict:
             [{"asset_id": w["asset_id"], "sku": w["sku"], "run_id": w["run_id"], "image": w["s3_uri"]} for w in waiting],
             key="review-batch", description="Images offered in the review form: copy their ids into approve or reject",
         )
-        form = pause_flow_run(wait_for_input=ReviewForm.with_initial_data(reviewer=""), timeout=params.ui_timeout_s)
+        form = pause_flow_run(
+            wait_for_input=ReviewForm.with_initial_data(reviewer=""), timeout=params.ui_timeout_s, poll_interval=PAUSE_POLL_S,
+        )
         rows, source = form_rows(form), UI_SOURCE
 
     # 2. Check, promote and log them.

@@ -17,7 +17,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from catalog.sample import SAMPLE_CATALOG_PATH
 from engine.tiny import build_tiny_pipeline
-from flows.stack import free_port, start_server, stop_process_group, stop_server
+from flows.stack import drain_client_workers, free_port, start_server, stop_process_group, stop_server
 from storage.settings import boto3_client
 
 pytestmark = pytest.mark.slow
@@ -43,6 +43,7 @@ def prefect_server(tmp_path_factory, tiny_model):
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             yield server, started, home
     finally:
+        drain_client_workers()
         stop_server(server)
 
 

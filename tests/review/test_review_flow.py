@@ -1,0 +1,90 @@
+"""The review flow on a real `prefect server`: a decisions file from S3, and the paused UI form resumed with input."""
+
+import contextvars
+import csv
+import io
+import threading
+import time
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
+from prefect.flow_runs import resume_flow_run
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from flows.review import ReviewParams, review
+from flows.stack import drain_client_workers, free_port, start_server, stop_server
+from review.log import read_review_log
+from storage.settings import boto3_client
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect-review-server")
+    server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield server
+    finally:
+        drain_client_workers()
+        stop_server(server)
+
+
+@pytest.fixture
+def s3_env(s3, monkeypatch):
+    monkeypatch.setenv("CONCEPTS_S3_ENDPOINT", s3.endpoint_url)
+    monkeypatch.setenv("CONCEPTS_S3_BUCKET", s3.bucket)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    monkeypatch.delenv("CONCEPTS_S3_BLOCK", raising=False)
+    return s3
+
+
+def test_decisions_file_from_s3(prefect_api, s3_env, committed_run):
+    s3 = s3_env
+    waiting = [r for r in committed_run if r["decision"] == "human_review"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerows([["asset_id", "decision", "reviewer", "note"],
+                      [waiting[0]["asset_id"], "approve", "ana", ""],
+                      ["f" * 32, "approve", "ana", "typo"]])
+    boto3_client(s3).put_object(Bucket=s3.bucket, Key="decisions/batch-1.csv", Body=buffer.getvalue().encode())
+
+    summary = review(ReviewParams(decisions_uri=f"s3://{s3.bucket}/decisions/batch-1.csv"))
+    assert (summary["accepted"], summary["rejected"], summary["promoted"]) == (1, 1, 1)
+    assert summary["refused"] == [{"row": 2, "asset_id": "f" * 32, "reason": "unknown asset_id: in no committed run manifest"}]
+
+
+def test_small_batch_decided_in_the_ui_form(prefect_api, s3_env, committed_run):
+    s3 = s3_env
+    waiting = [r for r in committed_run if r["decision"] == "human_review"]
+    outcome: list = []
+    # The thread runs in a copy of this context: Prefect's settings (the API URL) live in a context variable.
+    context = contextvars.copy_context()
+    runner = threading.Thread(target=context.run, args=(lambda: outcome.append(review(ReviewParams(ui_batch_size=2))),), daemon=True)
+    runner.start()
+
+    # The run pauses for the form; a reviewer submits it (what the UI's Resume button sends).
+    paused = _wait_for_paused_review(timeout_s=90)
+    resume_flow_run(paused, run_input={"reviewer": "ana", "approve": [waiting[0]["asset_id"]], "reject": [waiting[1]["asset_id"]]})
+    runner.join(timeout=90)
+    assert outcome, "the review flow did not finish after the form was submitted"
+    assert (outcome[0]["accepted"], outcome[0]["promoted"]) == (2, 1)
+    log = read_review_log(s3)
+    assert set(log.column("source").to_pylist()) == {"prefect-ui"}
+    assert sorted(log.column("decision").to_pylist()) == ["approve", "reject"]
+
+
+def _wait_for_paused_review(timeout_s: float):
+    deadline = time.monotonic() + timeout_s
+    state_filter = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(flow_run_filter=state_filter)
+            if runs:
+                return runs[0].id
+            time.sleep(0.5)
+    raise AssertionError("the review flow never paused for its form")
