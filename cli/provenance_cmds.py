@@ -30,7 +30,10 @@ def _settings(embedded_s3: bool, bucket: str):
 def verify(
     run: str = typer.Argument(..., help="Run id, manifests/... key or s3://bucket/manifests/... URI"),
     trust_anchor: Optional[Path] = typer.Option(
-        None, help="Root CA PEM the signer must chain to (default: the local signing root, when present)"
+        None, help="Root CA PEM the signer must chain to (state Trusted); without it, signature validity only"
+    ),
+    local_anchor: bool = typer.Option(
+        False, "--local-anchor", help="Use this machine's local signing root ($CONCEPTS_HOME/signing) as the trust anchor"
     ),
     allow_unsigned: bool = typer.Option(False, help="Accept images without a C2PA manifest"),
     embedded_s3: bool = _EMBEDDED,
@@ -42,8 +45,12 @@ def verify(
     from provenance.verify import verify_run
 
     settings = _settings(embedded_s3, bucket)
-    if trust_anchor is None and (state_dir() / "signing" / ROOT_FILE).exists():
+    if local_anchor:
+        if trust_anchor is not None:
+            raise typer.BadParameter("give --trust-anchor or --local-anchor, not both")
         trust_anchor = state_dir() / "signing" / ROOT_FILE
+        if not trust_anchor.exists():
+            raise typer.BadParameter(f"no local signing root at {trust_anchor}")
     anchor = trust_anchor.read_bytes() if trust_anchor else None
     report = verify_run(settings, run, trust_anchor_pem=anchor, require_c2pa=not allow_unsigned)
     for check in report.rows:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,23 +33,35 @@ class LocalChain:
 
 
 def load_or_create_chain(state_dir: str | Path) -> LocalChain:
-    """The chain in state_dir, generated on first use (root CA + ES256 leaf)."""
+    """The chain in state_dir, generated on first use (root CA + ES256 leaf); safe under concurrent first use."""
     folder = Path(state_dir).expanduser()
     chain = LocalChain(folder / CHAIN_FILE, folder / KEY_FILE, folder / ROOT_FILE)
-    present = [p.exists() for p in (chain.chain_path, chain.key_path, chain.root_path)]
-    if all(present):
+    if _complete(chain):
         return chain
-    if any(present):
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Write into a private temporary folder, then rename it into place: two workers starting at
+    # once never see half a chain, and the loser of the rename uses the winner's chain.
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))  # mode 0700
+    try:
+        chain_pem, key_pem, root_pem = generate_chain()
+        _write_private(staging / KEY_FILE, key_pem)
+        (staging / CHAIN_FILE).write_bytes(chain_pem)
+        (staging / ROOT_FILE).write_bytes(root_pem)
+        os.rename(staging, folder)  # replaces folder only if it is missing or empty
+    except OSError:
+        pass  # folder already holds files: another worker won, or a broken chain (checked below)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if not _complete(chain):
         raise FileExistsError(
-            f"{folder} holds part of a signing chain ({CHAIN_FILE}, {KEY_FILE}, {ROOT_FILE}); "
+            f"{folder} exists but lacks a complete signing chain ({CHAIN_FILE}, {KEY_FILE}, {ROOT_FILE}); "
             "remove the folder to regenerate it"
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    chain_pem, key_pem, root_pem = generate_chain()
-    _write_private(chain.key_path, key_pem)
-    chain.chain_path.write_bytes(chain_pem)
-    chain.root_path.write_bytes(root_pem)
     return chain
+
+
+def _complete(chain: LocalChain) -> bool:
+    return all(p.is_file() and p.stat().st_size > 0 for p in (chain.chain_path, chain.key_path, chain.root_path))
 
 
 def generate_chain(now: dt.datetime | None = None) -> tuple[bytes, bytes, bytes]:

@@ -20,7 +20,7 @@ def s3_env(s3, monkeypatch, tmp_path):
     monkeypatch.setenv("CONCEPTS_S3_BUCKET", s3.bucket)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    monkeypatch.setenv("CONCEPTS_HOME", str(tmp_path / "home"))  # no local signing root: no default anchor
+    monkeypatch.setenv("CONCEPTS_HOME", str(tmp_path / "home"))  # no local signing root here
     monkeypatch.delenv("CONCEPTS_S3_BLOCK", raising=False)
     return s3
 
@@ -36,6 +36,9 @@ def test_verify_passes_then_fails_with_exit_code_1(s3_env, publish_run, tmp_path
     boto3_client(s3_env).delete_object(Bucket=bucket, Key=key)
     bad = runner.invoke(app, ["verify", f"s3://{s3_env.bucket}/{run.manifest_key}"])
     assert bad.exit_code == 1 and "5/6 images verified" in bad.output and "FAIL" in bad.output
+    assert "c2pa=Valid" in bad.output and "(no trust anchor)" in bad.output
+    missing = runner.invoke(app, ["verify", run.run_id, "--local-anchor"])
+    assert missing.exit_code != 0 and "no local signing root" in missing.output
 
 
 def test_query_example_sql_and_json(s3_env, publish_run):

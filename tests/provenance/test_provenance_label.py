@@ -55,6 +55,17 @@ def test_a_partial_chain_folder_fails_loudly(tmp_path):
     (tmp_path / CHAIN_FILE).write_text("x")
     with pytest.raises(FileExistsError, match=KEY_FILE):
         load_or_create_chain(tmp_path)
+    assert [p.name for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}-")] == []
+
+
+def test_concurrent_first_use_yields_one_chain(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = tmp_path / "state" / "signing"
+    with ThreadPoolExecutor(8) as pool:
+        chains = list(pool.map(lambda _: load_or_create_chain(folder), range(8)))
+    assert len({c.chain_path.read_bytes() for c in chains}) == 1
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["signing"]  # no temporary folders left
 
 
 def test_a_single_self_signed_certificate_is_refused(tmp_path):
