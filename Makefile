@@ -32,3 +32,8 @@ test: setup
 clean-state:
 	-$(BIN)/catalog-concepts s3 stop
 	rm -rf $${CONCEPTS_HOME:-$$HOME/.catalog-concepts}
+
+# Debian's chromium for the contact-sheet browser test (no playwright download); `make test` should depend on it.
+.PHONY: browser
+browser:
+	command -v chromium || (apt-get update && apt-get install -y chromium)

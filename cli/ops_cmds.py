@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 from typing import Optional
 
 import typer
@@ -24,6 +25,8 @@ def stack_up(
     from flows.resources import state_dir
 
     _quiet_prefect_home()
+    # Ctrl-C must stop the stack even when a parent shell started us with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # PREFECT_API_URL is set before anything imports prefect: its settings are read at import.
     from flows import stack
 

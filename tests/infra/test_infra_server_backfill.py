@@ -1,12 +1,16 @@
-"""Against a real `prefect server` on loopback: deployments register, a backfill started through the API
-with form parameters runs to Completed in the served process and publishes, and prefect.yaml deploys.
+"""The local stack as a person starts it (`ops stack up`: a real `prefect server` on loopback, the embedded S3,
+served deployments): deployments register, a backfill started through the API with form parameters runs to
+Completed and publishes, prefect.yaml deploys to its work pools, and Ctrl-C stops it all.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -16,8 +20,10 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from catalog.sample import SAMPLE_CATALOG_PATH
+from cli.ops_cmds import STACK_BUCKET
 from engine.tiny import build_tiny_pipeline
-from flows.stack import drain_client_workers, free_port, start_server, stop_process_group, stop_server
+from flows.stack import drain_client_workers, stop_process_group
+from storage.local_s3 import find_running, local_s3_settings, stop_local_s3
 from storage.settings import boto3_client
 
 pytestmark = pytest.mark.slow
@@ -32,36 +38,53 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory, tiny_model):
-    """A real `prefect server start` on a free loopback port with its own database."""
-    home = tmp_path_factory.mktemp("prefect-server-home")
-    env = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": ""}
+def stack(tmp_path_factory, tiny_model):
+    """`catalog-concepts ops stack up` as a person runs it: prefect server, embedded S3, served deployments."""
+    home = tmp_path_factory.mktemp("stack-home")
+    log = home / "stack.log"
+    env = {**os.environ, "CONCEPTS_HOME": str(home), "PREFECT_HOME": str(home / "prefect"),
+           "PREFECT_RUNNER_POLL_FREQUENCY": "2", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+    for name in ("PREFECT_API_URL", "CONCEPTS_S3_ENDPOINT", "CONCEPTS_S3_BUCKET", "CONCEPTS_S3_BLOCK"):
+        env.pop(name, None)
     started = time.monotonic()
-    server = start_server(free_port(), env=env, log_path=home / "server.log")
-    print(f"\nprefect server healthy after {time.monotonic() - started:.1f} s at {server.api_url}")
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "cli.ops_cmds", "stack", "up"], cwd=REPO_ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server, started, home
+        api_url = _wait_for_line(log, "export PREFECT_API_URL=", process).split("=", 1)[1].strip()
+        print(f"\nstack up: prefect server healthy and S3 up after {time.monotonic() - started:.1f} s ({api_url})")
+        s3 = local_s3_settings(find_running(home / "s3"), STACK_BUCKET)
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            yield SimpleNamespace(process=process, log=log, api_url=api_url, s3=s3, started=started, home=home)
+            drain_client_workers()
     finally:
-        drain_client_workers()
-        stop_server(server)
+        # Ctrl-C stops the server and the served deployments; the embedded S3 is stopped separately.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        finally:
+            stop_process_group(process)
+            local = find_running(home / "s3")
+            if local is not None:
+                stop_local_s3(local)
+        assert "prefect server stopped" in log.read_text(), log.read_text()[-2000:]
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"{api_url}/health", timeout=2)
 
 
-def _child_env(server, home: Path, s3, tmp_path: Path) -> dict:
-    return {
-        **os.environ,
-        "PREFECT_API_URL": server.api_url,
-        "PREFECT_HOME": str(home / "client"),
-        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
-        "CONCEPTS_HOME": str(tmp_path / "concepts-home"),
-        "CONCEPTS_S3_ENDPOINT": s3.endpoint_url,
-        "CONCEPTS_S3_BUCKET": s3.bucket,
-        "AWS_ACCESS_KEY_ID": s3.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "OMP_NUM_THREADS": "1",
-        "CONCEPTS_REPO_DIR": str(REPO_ROOT),
-    }
+def _wait_for_line(log: Path, marker: str, process: subprocess.Popen, timeout_s: float = 150) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if marker in line:
+                return line
+        assert process.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.5)
+    raise AssertionError(f"no {marker!r} in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def _child_env(home: Path, api_url: str) -> dict:
+    return {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(home / "client"), "CONCEPTS_REPO_DIR": str(REPO_ROOT)}
 
 
 def _keys(s3, prefix: str) -> list[str]:
@@ -81,29 +104,20 @@ def _wait_for_deployments(names: set[str], process: subprocess.Popen, log: Path,
     raise AssertionError(f"deployments {names} not registered in {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
-def test_served_backfill_started_through_the_api_completes_and_publishes(prefect_server, s3, tiny_model, tmp_path):
-    server, started, home = prefect_server
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        serving = subprocess.Popen([sys.executable, "-m", "cli.ops_cmds", "serve"], cwd=REPO_ROOT,
-                                   env=_child_env(server, home, s3, tmp_path), stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    try:
-        # 1. The deployments of prefect.yaml register, the nightly one with its cron schedule and timezone.
-        found = _wait_for_deployments({"nightly_campaign/nightly", "backfill/backfill", "review/review"}, serving, log)
-        (schedule,) = found["nightly_campaign/nightly"].schedules
-        assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "Europe/Berlin")
+def test_served_backfill_started_through_the_api_completes_and_publishes(stack, tiny_model):
+    s3 = stack.s3
+    # 1. The deployments of prefect.yaml register, the nightly one with its cron schedule and timezone.
+    found = _wait_for_deployments({"nightly_campaign/nightly", "backfill/backfill", "review/review"}, stack.process, stack.log)
+    (schedule,) = found["nightly_campaign/nightly"].schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "Europe/Berlin")
 
-        # 2. A backfill with form parameters, as the UI's "Custom run" sends them.
-        form = {"start_date": DATES[0], "end_date": DATES[1], "limit": LIMIT, "variants_per_sku": 1,
-                "model_path": tiny_model, "catalog_uri": str(SAMPLE_CATALOG_PATH), "max_bad_fraction": 0.25,
-                "categories": [], "skus": []}
-        run = run_deployment("backfill/backfill", parameters={"params": form}, timeout=300, poll_interval=2)
-        elapsed = time.monotonic() - started
-        print(f"prefect server start -> backfill Completed: {elapsed:.1f} s")
-        assert run.state.is_completed(), f"{run.state}\n{log.read_text()[-4000:]}"
-    finally:
-        stop_process_group(serving)
+    # 2. A backfill with form parameters, as the UI's "Custom run" sends them.
+    form = {"start_date": DATES[0], "end_date": DATES[1], "limit": LIMIT, "variants_per_sku": 1,
+            "model_path": tiny_model, "catalog_uri": str(SAMPLE_CATALOG_PATH), "max_bad_fraction": 0.25,
+            "categories": [], "skus": []}
+    run = run_deployment("backfill/backfill", parameters={"params": form}, timeout=300, poll_interval=2)
+    print(f"stack up -> backfill Completed: {time.monotonic() - stack.started:.1f} s")
+    assert run.state.is_completed(), f"{run.state}\n{stack.log.read_text()[-4000:]}"
 
     # 3. It published: one manifest, contact sheet and set of images per date.
     manifests = _keys(s3, "manifests/")
@@ -121,14 +135,13 @@ def test_served_backfill_started_through_the_api_completes_and_publishes(prefect
     assert all("X-Amz-Expires=900" in a.data or "Expires=" in a.data for a in links)
 
 
-def test_prefect_yaml_deploys_to_its_work_pools(prefect_server, tmp_path, s3):
-    server, _, home = prefect_server
+def test_prefect_yaml_deploys_to_its_work_pools(stack):
     with get_client(sync_client=True) as client:
         for name, limit in (("gpu-pool", 1), ("cpu-pool", 2)):
             client.create_work_pool(WorkPoolCreate(name=name, type="process", concurrency_limit=limit), overwrite=True)
     result = subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", "infra/prefect.yaml"],
-        cwd=REPO_ROOT, env=_child_env(server, home, s3, tmp_path), capture_output=True, timeout=180,
+        cwd=REPO_ROOT, env=_child_env(stack.home, stack.api_url), capture_output=True, timeout=180,
     )
     assert result.returncode == 0, (result.stdout + result.stderr).decode()[-4000:]
     with get_client(sync_client=True) as client:
