@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from scoring.duplicates import _as_int, phash
+from scoring.duplicates import hash_value, phash
 from scoring.suite import Scorer
 
 SCORER_VERSION = "diversity/1"
@@ -23,7 +23,7 @@ NO_NEIGHBOUR = 64  # the largest possible distance: no other image to compare wi
 
 def distance_matrix(hashes: Sequence[str]) -> np.ndarray:
     """Pairwise Hamming distances of pHash hex strings -> (N, N) int."""
-    values = np.array([_as_int(h) for h in hashes], dtype=np.uint64)  # (N,)
+    values = np.array([hash_value(h) for h in hashes], dtype=np.uint64)  # (N,)
     return np.bitwise_count(values[:, None] ^ values[None, :]).astype(np.int64)  # (N, N)
 
 

@@ -55,6 +55,11 @@ def _as_int(h: str) -> int:
         raise ValueError(f"hash must be a {HEX_CHARS}-character hex string, got {h!r}") from None
 
 
+def hash_value(h: str) -> int:
+    """The 64-bit integer of one pHash hex string (raises on anything else)."""
+    return _as_int(h)
+
+
 def hamming(a: str, b: str) -> int:
     """Number of differing bits between two pHash hex strings (0..64)."""
     return (_as_int(a) ^ _as_int(b)).bit_count()

@@ -81,14 +81,17 @@ def load_selection_config(path: str | Path | None = None) -> SelectionConfig:
     distance = data["min_phash_distance"]
     if isinstance(distance, bool) or not isinstance(distance, int) or not 0 <= distance <= 64:
         raise ValueError(f"{path}: min_phash_distance must be an integer in 0..64, got {distance!r}")
+    require_raw, terms_raw = data["require"] or {}, data["terms"]
+    if not isinstance(require_raw, dict) or not isinstance(terms_raw, dict):
+        raise ValueError(f"{path}: require and terms must be mappings of score name -> settings")
     require = {}
-    for name, bound in _keys(f"{path}: require", data["require"] or {}, tuple(data["require"] or {}), ()).items():
+    for name, bound in require_raw.items():
         bound = _keys(f"{path}: require.{name}", bound, BOUND_KEYS, ())
         if not bound:
             raise ValueError(f"{path}: require.{name} needs min and/or max")
         require[str(name)] = {k: _number(f"{path}: require.{name}.{k}", v) for k, v in bound.items()}
     terms = []
-    for name, raw in _keys(f"{path}: terms", data["terms"], tuple(data["terms"] or {}), ()).items():
+    for name, raw in terms_raw.items():
         raw = _keys(f"{path}: terms.{name}", raw, TERM_KEYS, TERM_KEYS)
         term = Term(str(name), _number(f"{path}: terms.{name}.weight", raw["weight"]),
                     _number(f"{path}: terms.{name}.worst", raw["worst"]), _number(f"{path}: terms.{name}.best", raw["best"]),

@@ -105,6 +105,7 @@ def test_scores_as_parquet_map_pairs():
         ({"terms": {"x": {"weight": 1, "worst": 0, "best": 1, "scale": "cubic"}}}, "allowed: linear, log"),
         ({"require": {"alignment": {"above": 1}}}, "unknown key"),
         ({"extra": 1}, "unknown key"),
+        ({"terms": ["alignment"]}, "must be mappings"),
     ],
 )
 def test_bad_configs_raise(tmp_path, edit, message):
