@@ -65,10 +65,13 @@ response (loopback proxy drops the first answer; the retry gets 412 and is accep
    {{asset_id, {params}}}. ES256, no thumbnail, no timestamp authority. Signed last because C2PA hashes
    the file: editing the XMP after signing invalidates the manifest. `c2pa_manifest_label` records the
    active manifest's label.
-3. **Signing key.** Production passes a chain PEM (leaf first) and key. The embedded default generates a
-   local root CA and an ES256 leaf (CA:false, digitalSignature, EKU emailProtection, SKI/AKI) once into
+3. **Signing key.** Production passes a chain PEM (leaf first) and its key (`$CONCEPTS_C2PA_CERT`,
+   `$CONCEPTS_C2PA_KEY`, resolved in `flows.resources`). The embedded default generates a local root CA and
+   an ES256 leaf (CA:false, digitalSignature, EKU emailProtection, SKI/AKI) once into
    `$CONCEPTS_HOME/signing/` (never committed); a self-signed leaf is refused by C2PA validators. Readers
-   see `Valid` without a trust anchor and `Trusted` given the root (`--trust-anchor`).
+   see `Valid` without a trust anchor and `Trusted` given the root (`verify --trust-anchor PEM`,
+   `--local-anchor`, or `$CONCEPTS_C2PA_TRUST_ANCHOR` for the flow's own check). A local root is per
+   machine, so the flow requires `Trusted` only when an anchor is configured.
 
 ## Commands
 
