@@ -12,7 +12,7 @@ import base64
 import html
 from collections.abc import Mapping, Sequence
 
-from reports.tables import DECISION_ORDER, UNKNOWN_CATEGORY, decision_counts, rule_counts, score_summary
+from reports.tables import DECISION_ORDER, UNKNOWN_CATEGORY, decision_counts, rule_counts, score_summary, scores_of
 
 DEFAULT_MAX_THUMBNAILS = 1000
 # Which images get a picture first when the cap bites: the ones a person must look at.
@@ -87,7 +87,7 @@ def _card(row: Mapping, image: bytes | None) -> str:
         picture = f"<img class='thumb' alt='{esc(row['sku'])} v{row['variant']}' data-asset-id='{esc(row['asset_id'])}' src='{uri}'>"
     else:
         picture = "<div class='missing'>not shown</div>"
-    scores = ", ".join(f"{esc(k)}={v:.3g}" for k, v in sorted((row.get("scores") or {}).items()))
+    scores = ", ".join(f"{esc(k)}={v:.3g}" for k, v in sorted(scores_of(row).items()))
     rules = ", ".join(esc(r) for r in row.get("rule_ids") or ()) or "none"
     reasons = "".join(f"<li>{esc(r)}</li>" for r in row.get("decision_reasons") or ())
     return (

@@ -29,11 +29,11 @@ def decision_counts(rows: Sequence[Mapping], category_by_sku: Mapping[str, str])
 
 def score_summary(rows: Sequence[Mapping]) -> list[dict]:
     """Per score name: how many images have it, how many lack it, and min / median / mean / max."""
-    names = sorted({name for row in rows for name in (row.get("scores") or {})})
+    names = sorted({name for row in rows for name in scores_of(row)})
     table = []
     for name in names:
         values = sorted(
-            float(v) for row in rows if (v := (row.get("scores") or {}).get(name)) is not None and math.isfinite(v)
+            float(v) for row in rows if (v := scores_of(row).get(name)) is not None and math.isfinite(v)
         )
         line = {"score": name, "n": len(values), "missing": len(rows) - len(values)}
         if values:
@@ -50,6 +50,12 @@ def rule_counts(rows: Sequence[Mapping]) -> list[dict]:
     """How often each policy rule fired, most frequent first."""
     counts = Counter(rule for row in rows for rule in (row.get("rule_ids") or ()))
     return [{"rule_id": rule, "images": n} for rule, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def scores_of(row: Mapping) -> dict:
+    """A row's scores as a dict (Arrow map columns read back as lists of (name, value) pairs)."""
+    scores = row.get("scores") or {}
+    return dict(scores) if isinstance(scores, (list, tuple)) else scores
 
 
 def _round(value: float) -> float:

@@ -1,6 +1,5 @@
 """Prefect side of run reports: artifacts (tables, links, progress) and the contact-sheet task."""
 
-import io
 from uuid import UUID
 
 from prefect import task
@@ -14,8 +13,9 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from reports.publish import MAX_LINK_SECONDS, publish_contact_sheet
+from reports.run_rows import manifest_rows_and_categories
 from reports.tables import decision_counts, rule_counts, score_summary
-from storage.settings import S3Settings, arrow_filesystem, boto3_client
+from storage.settings import S3Settings
 
 # Artifact keys are fixed per kind, so the UI's Artifacts page shows each kind's history across runs.
 KEY_DECISIONS = "run-decisions"
@@ -73,27 +73,3 @@ def report_from_manifest_task(s3: S3Settings, manifest_uri: str) -> dict:
         return {"report_uri": None, "report_link": None, "images_shown": 0}
     first = rows[0]
     return publish_run_report_task.fn(s3, first["run_date"].isoformat(), first["run_id"], rows, category_by_sku, manifest_uri)
-
-
-def manifest_rows_and_categories(s3: S3Settings, manifest_uri: str) -> tuple[list[dict], dict[str, str]]:
-    """A committed manifest's rows, and sku -> category from the catalog it was made from."""
-    import pyarrow.parquet as pq
-
-    from catalog.reader import read_catalog
-
-    prefix = f"s3://{s3.bucket}/"
-    if not manifest_uri.startswith(prefix + "manifests/"):
-        raise ValueError(f"manifest URI {manifest_uri!r} is not under {prefix}manifests/")
-    body = boto3_client(s3).get_object(Bucket=s3.bucket, Key=manifest_uri.removeprefix(prefix))["Body"].read()
-    rows = pq.read_table(io.BytesIO(body)).to_pylist()
-    for row in rows:
-        # Arrow map columns come back as lists of (key, value) pairs; reports take dicts.
-        row["scores"] = dict(row["scores"] or ())
-        row["scorer_versions"] = dict(row["scorer_versions"] or ())
-    if not rows:
-        return [], {}
-    catalog_uri = rows[0]["catalog_uri"]
-    filesystem = arrow_filesystem(s3) if catalog_uri.startswith("s3://") else None
-    skus = sorted({row["sku"] for row in rows})
-    catalog = read_catalog(catalog_uri, filesystem=filesystem, skus=skus)
-    return rows, dict(zip(catalog.column("sku").to_pylist(), catalog.column("category").to_pylist()))

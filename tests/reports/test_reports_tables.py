@@ -62,3 +62,8 @@ def test_sheet_groups_by_sku_and_decision_and_escapes_text():
 def test_links_never_outlive_fifteen_minutes(s3, seconds):
     with pytest.raises(ValueError, match=f"1..{MAX_LINK_SECONDS}"):
         presigned_link(s3, "reports/x.html", seconds)
+
+
+def test_scores_read_back_from_parquet_as_pairs_count_the_same():
+    as_pairs = [{**row, "scores": list(row["scores"].items())} for row in ROWS]
+    assert score_summary(as_pairs) == score_summary(ROWS)

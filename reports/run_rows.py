@@ -1,0 +1,29 @@
+"""A committed run's rows for its report: the manifest's rows and each SKU's category from its catalog."""
+
+import io
+
+from storage.settings import S3Settings, arrow_filesystem, boto3_client
+
+
+def manifest_rows_and_categories(s3: S3Settings, manifest_uri: str) -> tuple[list[dict], dict[str, str]]:
+    """A committed manifest's rows, and sku -> category from the catalog it was made from."""
+    import pyarrow.parquet as pq
+
+    from catalog.reader import read_catalog
+
+    prefix = f"s3://{s3.bucket}/"
+    if not manifest_uri.startswith(prefix + "manifests/"):
+        raise ValueError(f"manifest URI {manifest_uri!r} is not under {prefix}manifests/")
+    body = boto3_client(s3).get_object(Bucket=s3.bucket, Key=manifest_uri.removeprefix(prefix))["Body"].read()
+    rows = pq.read_table(io.BytesIO(body)).to_pylist()
+    for row in rows:
+        # Arrow map columns come back as lists of (key, value) pairs; reports take dicts.
+        row["scores"] = dict(row["scores"] or ())
+        row["scorer_versions"] = dict(row["scorer_versions"] or ())
+    if not rows:
+        return [], {}
+    catalog_uri = rows[0]["catalog_uri"]
+    filesystem = arrow_filesystem(s3) if catalog_uri.startswith("s3://") else None
+    skus = sorted({row["sku"] for row in rows})
+    catalog = read_catalog(catalog_uri, filesystem=filesystem, skus=skus)
+    return rows, dict(zip(catalog.column("sku").to_pylist(), catalog.column("category").to_pylist()))
