@@ -48,7 +48,8 @@ _PROTOCOL = """
    before its commit are invisible. `provenance cleanup` lists objects under {prefixes} that no committed
    manifest names and that are older than the grace period (default {grace_hours:.0f} h; it must exceed
    the longest time between a run's first PUT and its commit), deletes them with `--apply` (dry run by
-   default) and aborts multipart uploads started before the cutoff. It re-reads the manifests just before
+   default) and aborts multipart uploads started before the cutoff. A run's unnamed objects go as a whole:
+   if any of them is younger than the cutoff, all are kept (staged rows never outlive their images). It re-reads the manifests just before
    deleting and never deletes a key a manifest names.
 
 Tested against the real local S3 in `tests/provenance/test_provenance_commit_protocol.py`: lost PUT

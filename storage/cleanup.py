@@ -68,10 +68,13 @@ def find_orphans(
     candidates = [obj for prefix in ORPHAN_PREFIXES for obj in _list(client, settings.bucket, prefix)]
     named = named_keys(settings)
     unnamed = [obj for obj in candidates if obj["Key"] not in named]
+    # A run goes as a whole: if any of its unnamed objects is young, the run may still be in
+    # flight (or its staged rows would outlive the images they name), so keep all of them.
+    young_runs = {_run_of(obj["Key"]) for obj in unnamed if obj["LastModified"] >= cutoff}
     orphans = [
         Orphan(obj["Key"], obj["LastModified"], int(obj.get("Size", 0)))
         for obj in unnamed
-        if obj["LastModified"] < cutoff
+        if obj["LastModified"] < cutoff and _run_of(obj["Key"]) not in young_runs
     ]
     stale = [
         StaleUpload(upload["Key"], upload["UploadId"], upload["Initiated"])
@@ -127,6 +130,12 @@ def _cutoff(grace: dt.timedelta, now: dt.datetime | None) -> dt.datetime:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     return now - grace
+
+
+def _run_of(key: str) -> str:
+    """The run id in images|review|rejected|staging/run=<run_id>/...; the key itself when it has none."""
+    parts = key.split("/")
+    return parts[1][len("run="):] if len(parts) > 2 and parts[1].startswith("run=") else key
 
 
 def _list(client, bucket: str, prefix: str) -> list[dict]:

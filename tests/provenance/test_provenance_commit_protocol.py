@@ -242,6 +242,26 @@ def test_crash_between_images_and_manifest_leaves_invisible_orphans_that_cleanup
     assert verify_run(s3, committed.run_id).ok
 
 
+def test_a_run_with_any_young_orphan_is_kept_whole(s3):
+    """r-mixed has an old image and younger staged rows: none of it goes, or the rows would outlive the image."""
+    import time
+
+    client = boto3_client(s3)
+    old_keys = ["images/run=r-old/aa/x/v0.png", "staging/run=r-old/shard-00000-x.parquet", "images/run=r-mixed/aa/x/v0.png"]
+    for key in old_keys:
+        client.put_object(Bucket=s3.bucket, Key=key, Body=b"x")
+    time.sleep(2.1)  # LastModified has one-second resolution
+    staged = "staging/run=r-mixed/shard-00000-y.parquet"
+    client.put_object(Bucket=s3.bucket, Key=staged, Body=b"x")
+    first = client.head_object(Bucket=s3.bucket, Key=old_keys[0])["LastModified"]
+    last = client.head_object(Bucket=s3.bucket, Key=staged)["LastModified"]
+    assert last - first >= dt.timedelta(seconds=2)
+    # The cutoff falls between the two writes.
+    report = find_orphans(s3, grace=(last - first) / 2, now=last)
+    assert sorted(o.key for o in report.orphans) == sorted(old_keys[:2])
+    assert report.young_orphans == 2
+
+
 def test_stale_multipart_uploads_are_aborted_after_the_grace_period(s3):
     client = boto3_client(s3)
     upload = client.create_multipart_upload(Bucket=s3.bucket, Key="images/run=r9/aa/big/v0.png")
