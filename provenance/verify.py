@@ -23,6 +23,7 @@ TRUSTED = "Trusted"
 VALID_STATES = ("Valid", TRUSTED)
 MISSING = "missing"  # no C2PA manifest in the file
 DEFAULT_THREADS = 16
+_CHUNK = 256  # images downloaded ahead of the checks
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,18 @@ def verify_run(
     table = pq.read_table(io.BytesIO(client.get_object(Bucket=bucket, Key=key)["Body"].read()))
     rows = table.to_pylist()
     stored = [row for row in rows if row.get("s3_uri")]
-    # Downloads overlap on threads; parsing stays on this thread (one native C2PA context).
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(stored) or 1)), thread_name_prefix="verify") as pool:
-        bodies = list(pool.map(lambda row: _download(client, row["s3_uri"]), stored))
     context = _reader_context(trust_anchor_pem)
-    checks = [
-        check_image(row, body, context=context, require_trusted=trust_anchor_pem is not None, require_c2pa=require_c2pa)
-        for row, body in zip(stored, bodies)
-    ]
+    checks = []
+    # Downloads overlap on threads; parsing stays on this thread (one native C2PA context).
+    # Chunks bound memory: a 10k-image run is never held in memory at once.
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="verify") as pool:
+        for start in range(0, len(stored), _CHUNK):
+            chunk = stored[start : start + _CHUNK]
+            bodies = pool.map(lambda row: _download(client, row["s3_uri"]), chunk)
+            checks.extend(
+                check_image(row, body, context=context, require_trusted=trust_anchor_pem is not None, require_c2pa=require_c2pa)
+                for row, body in zip(chunk, bodies)
+            )
     return VerifyReport(manifest_uri=f"s3://{bucket}/{key}", rows=checks, unstored=len(rows) - len(stored))
 
 
