@@ -21,6 +21,16 @@ catalog_app = typer.Typer(help="Make and check catalogs.", no_args_is_help=True)
 app.add_typer(s3_app, name="s3")
 app.add_typer(catalog_app, name="catalog")
 
+
+def _register_sub_apps() -> None:
+    """Commands that live in their own files, one file per concern."""
+    from cli.policy_cmds import app as policy_app
+
+    app.add_typer(policy_app, name="policy")
+
+
+_register_sub_apps()
+
 DEMO_BUCKET = "concepts"
 
 

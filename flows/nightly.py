@@ -14,7 +14,7 @@ from catalog.validate import CatalogRejectedError
 from engine.generate import SamplingSettings
 from engine.load import read_defaults
 from flows.params import NightlyParams, derive_run_id
-from flows.resources import default_catalog_uri, default_model_dir, s3_settings
+from flows.resources import default_catalog_uri, default_model_dir, s3_settings, scorer_models
 from prompts.requests import plan_images, shard
 from storage.keys import manifest_key, quarantine_key
 from storage.local_s3 import ensure_bucket
@@ -69,6 +69,7 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         run_id=run_id, run_date=run_date, flow_run_id=flow_run.get_id(), catalog_uri=catalog_uri,
         model_dir=model_dir, device=params.device, dtype="auto", sampling=sampling,
         batch_size=params.batch_size, policy_path=params.policy_file, thresholds_path=params.thresholds_file,
+        scorer_models=scorer_models(),
     )
     logger.info("run %s: %d images in %d shards (%s, %d steps, w=%.2f)", run_id, len(planned), len(shards), sampling.scheduler, sampling.steps, sampling.guidance_scale)
 

@@ -10,6 +10,9 @@ SHIPPED_MODEL_DIR = REPO_ROOT / "embedded_model" / "weights" / "concepts-dit-64"
 SAMPLE_CATALOG = REPO_ROOT / "catalog" / "samples" / "sample_catalog.parquet"
 ENV_STATE_DIR = "CONCEPTS_HOME"
 ENV_S3_BLOCK = "CONCEPTS_S3_BLOCK"
+ENV_SAFETY_CHECKER = "CONCEPTS_SAFETY_CHECKER"
+ENV_CLIP_MODEL = "CONCEPTS_CLIP_MODEL"
+ENV_TRAIN_INDEX = "CONCEPTS_TRAIN_INDEX"
 
 
 def state_dir() -> Path:
@@ -56,3 +59,19 @@ def default_model_dir() -> Path:
 def default_catalog_uri() -> str:
     """The small sample catalog shipped in the repository."""
     return str(SAMPLE_CATALOG)
+
+
+def scorer_models():
+    """Local model files for the model-backed scorers: the shipped classifier, plus any set in the environment.
+
+    $CONCEPTS_SAFETY_CHECKER (StableDiffusionSafetyChecker folder), $CONCEPTS_CLIP_MODEL (CLIP folder),
+    $CONCEPTS_TRAIN_INDEX (memorisation index .npz, scoring.memorisation.ensure_train_index). Unset: that
+    scorer does not run and its scores are absent (the policy never reads absent as safe).
+    """
+    from scoring.suite import ScorerModels
+
+    def path(name: str) -> Path | None:
+        value = os.environ.get(name)
+        return Path(value).expanduser() if value else None
+
+    return ScorerModels(safety_checker=path(ENV_SAFETY_CHECKER), clip=path(ENV_CLIP_MODEL), train_index=path(ENV_TRAIN_INDEX))

@@ -8,9 +8,11 @@ from engine.seeds import image_seed
 from prompts.templates import build_prompt
 from storage.keys import asset_id
 
-# Catalog fields the review policy judges; they travel with every planned image.
+# Catalog fields the review policy and the scorers judge; they travel with every planned image
+# (title and description feed the text risk scorer, scoring/risk.py; never the prompt).
 POLICY_FIELDS: tuple[str, ...] = (
     "asset_type", "claims_real_sku", "has_logo", "category", "color", "material", "brand", "locale",
+    "title", "description",
 )
 
 

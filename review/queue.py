@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from review.decisions import AWAITING_ACTION
 
-_MANIFEST_COLUMNS = ("asset_id", "run_id", "run_date", "sku", "decision", "s3_uri", "sha256", "review_status")
+_MANIFEST_COLUMNS = ("asset_id", "run_id", "run_date", "sku", "decision", "s3_uri", "sha256", "review_status", "kept")
 STATUS_BY_VERDICT = {"approve": "approved", "reject": "rejected"}
 
 
@@ -28,7 +28,11 @@ def decided_index(log: pa.Table) -> dict[str, str]:
 
 def awaiting_review(by_asset: Mapping[str, Mapping], decided: Mapping[str, str]) -> list[dict]:
     """Manifest rows the policy sent to a person that nobody has decided yet, oldest run first."""
-    waiting = [dict(row) for asset, row in by_asset.items() if row["decision"] == AWAITING_ACTION and asset not in decided]
+    # A candidate per-SKU selection dropped (kept False; None in rows from before selection) waits for nobody.
+    waiting = [
+        dict(row) for asset, row in by_asset.items()
+        if row["decision"] == AWAITING_ACTION and row.get("kept") is not False and asset not in decided
+    ]
     return sorted(waiting, key=lambda r: (r["run_date"], r["run_id"], r["sku"], r["asset_id"]))
 
 

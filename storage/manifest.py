@@ -72,10 +72,17 @@ FIELD_DOCS: dict[str, str] = {
     # Added after v1 shipped: nullable, and rows may omit them (older writers did).
     "c2pa_manifest_label": "Label (urn:c2pa:...) of the C2PA manifest signed into the image; null if unsigned.",
     "category": "Catalog category of the SKU (catalog.vocabulary.CATEGORIES); null in rows written before it existed.",
+    "kept": "Whether per-SKU selection kept the candidate (scoring/select.py); null before selection existed.",
+    "selection_rank": "1-based rank among its SKU's candidates: eligible ones first, by composite.",
+    "selection_composite": "Selection composite in [0, 1] (scoring/selection.yaml); NaN when not computable.",
+    "drop_reason": "Why selection dropped the candidate; null when kept.",
+    "policy_inputs": "JSON object of the exact row the review policy judged (read by `policy explain`).",
 }
 
 # Columns added after v1: nullable, and rows_to_table fills them with null when a row omits them.
-ADDED_COLUMNS: tuple[str, ...] = ("c2pa_manifest_label", "category")
+ADDED_COLUMNS: tuple[str, ...] = (
+    "c2pa_manifest_label", "category", "kept", "selection_rank", "selection_composite", "drop_reason", "policy_inputs",
+)
 _NULLABLE = {"flow_run_id", "s3_uri", "sha256", "bytes", "phash", *ADDED_COLUMNS}
 _TYPES: dict[str, pa.DataType] = {
     "run_id": pa.string(),
@@ -123,6 +130,11 @@ _TYPES: dict[str, pa.DataType] = {
     "created_at": pa.timestamp("us", tz="UTC"),
     "c2pa_manifest_label": pa.string(),
     "category": pa.string(),
+    "kept": pa.bool_(),
+    "selection_rank": pa.int16(),
+    "selection_composite": pa.float64(),
+    "drop_reason": pa.string(),
+    "policy_inputs": pa.string(),
 }
 
 MANIFEST_SCHEMA: pa.Schema = pa.schema(

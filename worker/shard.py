@@ -19,7 +19,8 @@ from policies.engine import Decision, Policy, decide, load_policy
 from prompts.requests import PlannedImage
 from provenance.xmp import DIGITAL_SOURCE_TYPE, labelled_png, xmp_packet
 from scoring import duplicates, technical
-from scoring.suite import default_scorers, run_scorers
+from scoring.select import load_selection_config, select_variants
+from scoring.suite import ScorerModels, default_scorers, run_scorers
 from scoring.thresholds import load_thresholds
 from storage import keys, staging
 from storage.publish import put_many
@@ -49,6 +50,8 @@ class RunSpec:
     policy_path: str | None = None
     thresholds_path: str | None = None
     put_threads: int = 8
+    scorer_models: ScorerModels | None = None
+    selection_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         {"prompt": p.request.prompt, "sku": p.request.sku, "variant": p.request.variant, "background": p.background, **p.attributes}
         for p in planned
     ]
-    tech_scores, scorer_versions = run_scorers(default_scorers(), pixels, context)
+    tech_scores, scorer_versions = run_scorers(default_scorers(spec.scorer_models), pixels, context)
     scorer_versions["phash"] = duplicates.SCORER_VERSION
     hashes = [duplicates.phash(image) for image in pixels]
     thresholds = load_thresholds(spec.thresholds_path)
@@ -87,18 +90,33 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
 
     # 3. Route every candidate through the review policy.
     policy = load_policy(spec.policy_path)
-    judged = []
+    # The model's card, not the catalog, says whether its training domain is closed (SAFE-002).
+    closed_domain = model.defaults.get("closed_domain")
+    judged, policy_rows = [], []
     for p, scores, dup in zip(planned, tech_scores, duplicate_of):
         # Near-duplicates travel as duplicate_of; the policy decides what they cost.
         failures = technical.technical_failures(scores, thresholds, p.background)
-        judged.append((failures, decide(policy, _policy_row(p, scores, failures, dup))))
+        row = _policy_row(p, scores, failures, dup, closed_domain)
+        policy_rows.append(row)
+        judged.append((failures, decide(policy, row)))
+
+    # 3b. Keep the best variants of each SKU (a shard holds whole SKUs); the rest are stored unpublished.
+    selections = select_variants(
+        [
+            {"sku": p.request.sku, "variant": p.request.variant, "decision": d.action, "scores": s,
+             "technical_failures": f, "phash": h}
+            for p, s, (f, d), h in zip(planned, tech_scores, judged, hashes)
+        ],
+        keep=None,
+        config=load_selection_config(spec.selection_path),
+    )
 
     # 4. Label and publish (idempotent PUTs: a retry of the same bytes is a no-op).
     bodies = [
         labelled_png(g.pixels, xmp_packet(system=SYSTEM_NAME, system_version=model.model_id, prompt=p.request.prompt, asset_id=p.request.asset_id))
         for p, g in zip(planned, generated)
     ]
-    object_keys = [_object_key(spec.run_id, p, decision) for p, (_, decision) in zip(planned, judged)]
+    object_keys = [_object_key(spec.run_id, p, decision, sel.kept) for p, (_, decision), sel in zip(planned, judged, selections)]
     puts = put_many(
         client,
         s3.bucket,
@@ -110,7 +128,9 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     created_at = dt.datetime.now(dt.timezone.utc)
     rows = [
         _manifest_row(spec, model, policy, p, g, scores, scorer_versions, decision, put, s3.bucket, h, created_at)
-        for p, g, scores, (failures, decision), put, h in zip(planned, generated, tech_scores, judged, puts, hashes)
+        | _selection_columns(sel, policy_row)
+        for p, g, scores, (failures, decision), put, h, sel, policy_row
+        in zip(planned, generated, tech_scores, judged, puts, hashes, selections, policy_rows)
     ]
     staging.write_rows(client, s3.bucket, stage_key, rows)
     return ShardOutcome(index=index, rows=rows, resumed=False)
@@ -129,18 +149,35 @@ def _duplicates_within_sku(planned: Sequence[PlannedImage], hashes: Sequence[str
     return result
 
 
-def _policy_row(p: PlannedImage, scores: dict, failures: list[str], duplicate_of: int) -> dict:
+def _policy_row(p: PlannedImage, scores: dict, failures: list[str], duplicate_of: int, closed_domain) -> dict:
     row = dict(p.attributes)
     row["sku"] = p.request.sku
     row["variant"] = p.request.variant
     row.update({f"scores.{name}": value for name, value in scores.items()})
     row["technical_failures"] = failures
     row["duplicate_of"] = duplicate_of
+    row["model_closed_domain"] = closed_domain if isinstance(closed_domain, bool) else None
     return row
 
 
-def _object_key(run_id: str, p: PlannedImage, decision: Decision) -> str:
-    return KEY_BY_ACTION[decision.action](run_id, p.request.sku, p.request.variant)
+def _selection_columns(sel, policy_row: dict) -> dict:
+    """The manifest's selection columns and the exact policy inputs (JSON; NaN and dates as text)."""
+    inputs = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in policy_row.items()}
+    return {
+        "kept": sel.kept,
+        # A dropped candidate is stored for audit only: nobody is asked to review it.
+        **({} if sel.kept else {"review_status": "not_applicable"}),
+        "selection_rank": sel.rank,
+        "selection_composite": sel.composite,
+        "drop_reason": sel.drop_reason,
+        "policy_inputs": json.dumps(inputs, sort_keys=True, default=str),
+    }
+
+
+def _object_key(run_id: str, p: PlannedImage, decision: Decision, kept: bool) -> str:
+    # A candidate selection dropped is never published nor queued for review: it is kept for audit only.
+    key = KEY_BY_ACTION[decision.action] if kept else keys.rejected_key
+    return key(run_id, p.request.sku, p.request.variant)
 
 
 def _manifest_row(

@@ -1,6 +1,7 @@
 """End to end: the nightly flow under Prefect's test harness against the real local S3."""
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -80,10 +81,14 @@ def test_sample_catalog_end_to_end_then_rerun_adds_nothing(harness, s3_env, mode
         body = client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == row["sha256"]
         assert b"trainedAlgorithmicMedia" in body  # labelled as synthetic inside the file
-    # Routing by prefix follows the decision.
+    # Routing by prefix follows the decision for kept candidates; dropped ones are stored unpublished.
     prefixes = {"publish_labeled_preview": "images/", "human_review": "review/", "reject": "rejected/"}
     for row in manifest:
-        assert row["s3_uri"].startswith(f"s3://{s3.bucket}/{prefixes[row['decision']]}")
+        prefix = prefixes[row["decision"]] if row["kept"] else "rejected/"
+        assert row["s3_uri"].startswith(f"s3://{s3.bucket}/{prefix}")
+        assert row["kept"] == (row["drop_reason"] is None) and row["selection_rank"] >= 1
+        assert json.loads(row["policy_inputs"])["sku"] == row["sku"]
+        assert {"risk", "diversity", "alignment"} <= set(dict(row["scorer_versions"]))
         assert row["policy_sha256"] and row["weights_sha256"] and row["denoiser_evals"] > 0
     claims = [row for row in manifest if row["decision"] != "reject"]
     assert claims, "the tiny model's images should not all be rejected"

@@ -92,7 +92,8 @@ def test_schema_is_pinned_and_fully_documented() -> None:
     assert MANIFEST_SCHEMA.metadata == {b"manifest_schema": b"1"}
     # v1 plus the nullable columns added since (storage.manifest.ADDED_COLUMNS).
     assert {f.name for f in MANIFEST_SCHEMA if f.nullable} == {
-        "flow_run_id", "s3_uri", "sha256", "bytes", "phash", "c2pa_manifest_label", "category"
+        "flow_run_id", "s3_uri", "sha256", "bytes", "phash", "c2pa_manifest_label", "category",
+        "kept", "selection_rank", "selection_composite", "drop_reason", "policy_inputs"
     }
     assert MANIFEST_SCHEMA.field("scores").type == pa.map_(pa.string(), pa.float64())
     assert MANIFEST_SCHEMA.field("created_at").type == pa.timestamp("us", tz="UTC")
