@@ -28,6 +28,10 @@ def _register_sub_apps() -> None:
 
     app.add_typer(policy_app, name="policy")
 
+    from cli.provenance_cmds import app as provenance_app
+
+    app.add_typer(provenance_app, name="provenance")
+
 
 _register_sub_apps()
 

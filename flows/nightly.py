@@ -14,14 +14,14 @@ from catalog.validate import CatalogRejectedError
 from engine.generate import SamplingSettings
 from engine.load import read_defaults
 from flows.params import NightlyParams, derive_run_id
-from flows.resources import default_catalog_uri, default_model_dir, s3_settings, scorer_models
+from flows.resources import default_catalog_uri, default_model_dir, s3_settings, scorer_models, signing_paths, trust_anchor_pem
 from prompts.requests import plan_images, shard
 from storage.keys import manifest_key, quarantine_key
 from storage.local_s3 import ensure_bucket
 from storage.manifest import manifest_exists
 from storage.settings import boto3_client
 from tasks.catalog_tasks import read_catalog_task, validate_catalog_task, write_quarantine_task
-from tasks.manifest_tasks import commit_manifest_task
+from tasks.manifest_tasks import commit_manifest_task, verify_run_task
 from tasks.shard_tasks import render_shard_task
 from worker.shard import RunSpec
 
@@ -69,6 +69,7 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         run_id=run_id, run_date=run_date, flow_run_id=flow_run.get_id(), catalog_uri=catalog_uri,
         model_dir=model_dir, device=params.device, dtype="auto", sampling=sampling,
         batch_size=params.batch_size, policy_path=params.policy_file, thresholds_path=params.thresholds_file,
+        **signing_paths(),
         scorer_models=scorer_models(),
     )
     logger.info("run %s: %d images in %d shards (%s, %d steps, w=%.2f)", run_id, len(planned), len(shards), sampling.scheduler, sampling.steps, sampling.guidance_scale)
@@ -89,6 +90,12 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
     rows = [row for outcome in sorted(outcomes, key=lambda o: o.index) for row in outcome.rows]
     committed = commit_manifest_task(s3, manifest, rows)
     decisions = Counter(row["decision"] for row in rows)
+
+    # 6. Verify what was just published: re-download every image, check digest, XMP and C2PA.
+    verified = verify_run_task(s3, manifest, trust_anchor_pem())
+    if not verified["ok"]:
+        raise RuntimeError(f"run {run_id}: published images failed verification: {verified['summary']}; first: {verified['failures'][:3]}")
+    logger.info("run %s: %s", run_id, verified["summary"])
     logger.info("run %s %s: %d images %s", run_id, "committed" if committed else "was already committed", len(rows), dict(decisions))
     return {
         **summary,
@@ -100,6 +107,7 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         "quarantined": quarantined.num_rows,
         "images_prefix": f"s3://{s3.bucket}/images/run={run_id}/",
         "review_prefix": f"s3://{s3.bucket}/review/run={run_id}/",
+        "verified": verified["summary"],
     }
 
 

@@ -10,6 +10,9 @@ SHIPPED_MODEL_DIR = REPO_ROOT / "embedded_model" / "weights" / "concepts-dit-64"
 SAMPLE_CATALOG = REPO_ROOT / "catalog" / "samples" / "sample_catalog.parquet"
 ENV_STATE_DIR = "CONCEPTS_HOME"
 ENV_S3_BLOCK = "CONCEPTS_S3_BLOCK"
+ENV_C2PA_CERT = "CONCEPTS_C2PA_CERT"  # production C2PA chain PEM (leaf first)
+ENV_C2PA_KEY = "CONCEPTS_C2PA_KEY"  # its private key PEM
+ENV_C2PA_TRUST_ANCHOR = "CONCEPTS_C2PA_TRUST_ANCHOR"  # root CA PEM the flow's verify requires
 ENV_SAFETY_CHECKER = "CONCEPTS_SAFETY_CHECKER"
 ENV_CLIP_MODEL = "CONCEPTS_CLIP_MODEL"
 ENV_TRAIN_INDEX = "CONCEPTS_TRAIN_INDEX"
@@ -75,3 +78,18 @@ def scorer_models():
         return Path(value).expanduser() if value else None
 
     return ScorerModels(safety_checker=path(ENV_SAFETY_CHECKER), clip=path(ENV_CLIP_MODEL), train_index=path(ENV_TRAIN_INDEX))
+
+
+def signing_paths() -> dict:
+    """C2PA signing: production chain and key from $CONCEPTS_C2PA_CERT/_KEY, else a local chain in the state folder."""
+    cert, key = os.environ.get(ENV_C2PA_CERT) or None, os.environ.get(ENV_C2PA_KEY) or None
+    if (cert is None) != (key is None):
+        raise ValueError(f"set both {ENV_C2PA_CERT} and {ENV_C2PA_KEY}, or neither (local chain)")
+    return {"signing_dir": str(state_dir() / "signing"), "signing_cert": cert, "signing_key": key}
+
+
+def trust_anchor_pem() -> bytes | None:
+    """Root CA PEM published images must chain to ($CONCEPTS_C2PA_TRUST_ANCHOR); None checks signature validity only."""
+    # Not the local root by default: a resumed run may hold shards signed on another machine's local chain.
+    path = os.environ.get(ENV_C2PA_TRUST_ANCHOR)
+    return Path(path).read_bytes() if path else None

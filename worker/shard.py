@@ -17,7 +17,8 @@ from engine.generate import GeneratedImage, SamplingSettings, generate
 from engine.load import LoadedModel, load_model
 from policies.engine import Decision, Policy, decide, load_policy
 from prompts.requests import PlannedImage
-from provenance.xmp import DIGITAL_SOURCE_TYPE, labelled_png, xmp_packet
+from provenance.label import LabelledImage, label_image, load_or_create_signer
+from provenance.xmp import DIGITAL_SOURCE_TYPE
 from scoring import duplicates, technical
 from scoring.select import load_selection_config, select_variants
 from scoring.suite import ScorerModels, default_scorers, run_scorers
@@ -50,6 +51,9 @@ class RunSpec:
     policy_path: str | None = None
     thresholds_path: str | None = None
     put_threads: int = 8
+    signing_dir: str | None = None  # local C2PA chain folder; None: images carry XMP only, no C2PA
+    signing_cert: str | None = None  # production chain PEM (leaf first); with signing_key
+    signing_key: str | None = None
     scorer_models: ScorerModels | None = None
     selection_path: str | None = None
 
@@ -111,11 +115,16 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         config=load_selection_config(spec.selection_path),
     )
 
-    # 4. Label and publish (idempotent PUTs: a retry of the same bytes is a no-op).
-    bodies = [
-        labelled_png(g.pixels, xmp_packet(system=SYSTEM_NAME, system_version=model.model_id, prompt=p.request.prompt, asset_id=p.request.asset_id))
+    # 4. Label (XMP first, C2PA signed last) and publish (idempotent PUTs: a retry of the same bytes is a no-op).
+    signer = load_or_create_signer(spec.signing_dir, spec.signing_cert, spec.signing_key) if spec.signing_dir else None
+    labelled = [
+        label_image(
+            g.pixels, asset_id=p.request.asset_id, prompt=p.request.prompt, system=SYSTEM_NAME,
+            system_version=model.model_id, parameters=_c2pa_parameters(spec, model, p), signer=signer,
+        )
         for p, g in zip(planned, generated)
     ]
+    bodies = [item.png for item in labelled]
     object_keys = [_object_key(spec.run_id, p, decision, sel.kept) for p, (_, decision), sel in zip(planned, judged, selections)]
     puts = put_many(
         client,
@@ -127,10 +136,10 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     # 5. Build the manifest rows from the successful PUTs and stage them.
     created_at = dt.datetime.now(dt.timezone.utc)
     rows = [
-        _manifest_row(spec, model, policy, p, g, scores, scorer_versions, decision, put, s3.bucket, h, created_at)
+        _manifest_row(spec, model, policy, p, g, scores, scorer_versions, decision, put, s3.bucket, h, created_at, item)
         | _selection_columns(sel, policy_row)
-        for p, g, scores, (failures, decision), put, h, sel, policy_row
-        in zip(planned, generated, tech_scores, judged, puts, hashes, selections, policy_rows)
+        for p, g, scores, (failures, decision), put, h, sel, policy_row, item
+        in zip(planned, generated, tech_scores, judged, puts, hashes, selections, policy_rows, labelled)
     ]
     staging.write_rows(client, s3.bucket, stage_key, rows)
     return ShardOutcome(index=index, rows=rows, resumed=False)
@@ -193,6 +202,7 @@ def _manifest_row(
     bucket: str,
     phash: str,
     created_at: dt.datetime,
+    labelled: LabelledImage,
 ) -> dict:
     import diffusers
     import torch
@@ -243,4 +253,15 @@ def _manifest_row(
         "phash": phash,
         "digital_source_type": DIGITAL_SOURCE_TYPE,
         "created_at": created_at,
+        "c2pa_manifest_label": labelled.c2pa_manifest_label,
+        "category": p.attributes.get("category"),
+    }
+
+
+def _c2pa_parameters(spec: RunSpec, model: LoadedModel, p: PlannedImage) -> dict:
+    """What the C2PA created action records: enough to regenerate the image."""
+    return {
+        "model_id": model.model_id, "weights_sha256": model.weights_sha256, "seed": p.request.seed,
+        "steps": spec.sampling.steps, "guidance_scale": spec.sampling.guidance_scale, "scheduler": spec.sampling.scheduler,
+        "width": spec.sampling.width, "height": spec.sampling.height, "dtype": model.placement.dtype,
     }
