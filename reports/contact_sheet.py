@@ -27,7 +27,7 @@ section.sku{background:#fff;border:1px solid #ddd;margin:10px 0;padding:8px}
 .card{display:inline-block;vertical-align:top;width:190px;margin:4px;font-size:11px}
 img.thumb{width:128px;height:128px;image-rendering:pixelated;border:3px solid #888;display:block}
 .publish_labeled_preview img.thumb{border-color:#2a2}.human_review img.thumb{border-color:#e90}.reject img.thumb{border-color:#c22}
-.missing{width:128px;height:128px;border:3px dashed #bbb;display:flex;align-items:center;justify-content:center;color:#999}
+.line{font-size:11px;color:#666}
 """
 
 
@@ -82,18 +82,16 @@ def _decisions_in(rows: Sequence[Mapping]) -> list[str]:
 
 def _card(row: Mapping, image: bytes | None) -> str:
     esc = html.escape
-    if image is not None:
-        uri = "data:image/png;base64," + base64.b64encode(image).decode("ascii")
-        picture = f"<img class='thumb' alt='{esc(row['sku'])} v{row['variant']}' data-asset-id='{esc(row['asset_id'])}' src='{uri}'>"
-    else:
-        picture = "<div class='missing'>not shown</div>"
-    scores = ", ".join(f"{esc(k)}={v:.3g}" for k, v in sorted(scores_of(row).items()))
     rules = ", ".join(esc(r) for r in row.get("rule_ids") or ()) or "none"
+    label = f"v{row['variant']} <code>{esc(row['asset_id'][:12])}</code>"
+    if image is None:
+        # Past the thumbnail cap one line per image: its scores and reasons stay in the manifest.
+        return f"<div class='line'>{label} not shown; rules: {rules}</div>"
+    uri = "data:image/png;base64," + base64.b64encode(image).decode("ascii")
+    picture = f"<img class='thumb' alt='{esc(row['sku'])} v{row['variant']}' data-asset-id='{esc(row['asset_id'])}' src='{uri}'>"
+    scores = ", ".join(f"{esc(k)}={v:.3g}" for k, v in sorted(scores_of(row).items()))
     reasons = "".join(f"<li>{esc(r)}</li>" for r in row.get("decision_reasons") or ())
-    return (
-        f"<div class='card'>{picture}<div>v{row['variant']} <code>{esc(row['asset_id'][:12])}</code></div>"
-        f"<div>rules: {rules}</div><div>{scores}</div><ul>{reasons}</ul></div>"
-    )
+    return f"<div class='card'>{picture}<div>{label}</div><div>rules: {rules}</div><div>{scores}</div><ul>{reasons}</ul></div>"
 
 
 def _table(rows: Sequence[Mapping]) -> str:
