@@ -12,7 +12,7 @@ import base64
 import html
 from collections.abc import Mapping, Sequence
 
-from reports.tables import DECISION_ORDER, UNKNOWN_CATEGORY, decision_counts, rule_counts, score_summary, scores_of
+from reports.tables import DECISION_ORDER, category_of, decision_counts, rule_counts, score_summary, scores_of
 
 DEFAULT_MAX_THUMBNAILS = 1000
 # Which images get a picture first when the cap bites: the ones a person must look at.
@@ -63,7 +63,7 @@ def contact_sheet_html(
         by_sku.setdefault(row["sku"], []).append(row)
     parts.append("<h2>Images</h2>")
     for sku in sorted(by_sku, key=lambda s: (min(_THUMBNAIL_PRIORITY.get(r["decision"], 3) for r in by_sku[s]), s)):
-        category = category_by_sku.get(sku, UNKNOWN_CATEGORY)
+        category = category_of(by_sku[sku][0], category_by_sku)
         parts.append(f"<section class='sku' data-sku='{esc(sku)}'><h3>{esc(sku)} <small>{esc(category)}</small></h3>")
         for decision in _decisions_in(by_sku[sku]):
             group = sorted((r for r in by_sku[sku] if r["decision"] == decision), key=lambda r: r["variant"])

@@ -22,6 +22,8 @@ def manifest_rows_and_categories(s3: S3Settings, manifest_uri: str) -> tuple[lis
         row["scorer_versions"] = dict(row["scorer_versions"] or ())
     if not rows:
         return [], {}
+    if all(row.get("category") for row in rows):
+        return rows, {}  # the manifest carries each SKU's category: no catalog read
     catalog_uri = rows[0]["catalog_uri"]
     filesystem = arrow_filesystem(s3) if catalog_uri.startswith("s3://") else None
     skus = sorted({row["sku"] for row in rows})

@@ -14,7 +14,7 @@ def decision_counts(rows: Sequence[Mapping], category_by_sku: Mapping[str, str])
     """One row per category: images per decision and in total, plus a final 'all' row."""
     counts: Counter = Counter()
     for row in rows:
-        counts[(category_by_sku.get(row["sku"], UNKNOWN_CATEGORY), row["decision"])] += 1
+        counts[(category_of(row, category_by_sku), row["decision"])] += 1
     decisions = list(DECISION_ORDER) + sorted({d for _, d in counts} - set(DECISION_ORDER))
     categories = sorted({c for c, _ in counts})
     table = []
@@ -50,6 +50,11 @@ def rule_counts(rows: Sequence[Mapping]) -> list[dict]:
     """How often each policy rule fired, most frequent first."""
     counts = Counter(rule for row in rows for rule in (row.get("rule_ids") or ()))
     return [{"rule_id": rule, "images": n} for rule, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def category_of(row: Mapping, category_by_sku: Mapping[str, str]) -> str:
+    """The row's own category (manifests carry it since selection), else the catalog's, else '(unknown)'."""
+    return row.get("category") or category_by_sku.get(row["sku"]) or UNKNOWN_CATEGORY
 
 
 def scores_of(row: Mapping) -> dict:

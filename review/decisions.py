@@ -18,6 +18,7 @@ DECISION_COLUMNS: tuple[str, ...] = ("asset_id", "decision", "reviewer", "note")
 REQUIRED_COLUMNS: tuple[str, ...] = ("asset_id", "decision", "reviewer")
 FILE_FORMATS: tuple[str, ...] = ("csv", "parquet")
 AWAITING_ACTION = "human_review"
+PENDING_STATUS = "pending"
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,10 @@ def _row_problem(
         return "unknown asset_id: in no committed run manifest"
     if row["decision"] != AWAITING_ACTION:
         return f"not awaiting review: the policy decided {row['decision']!r}"
+    if row.get("review_status") != PENDING_STATUS:
+        # e.g. a candidate per-SKU selection dropped: stored for audit, never queued for a person.
+        why = f" ({row['drop_reason']})" if row.get("drop_reason") else ""
+        return f"not awaiting review: review_status is {row.get('review_status')!r}{why}"
     if asset_id in decided:
         return f"already decided: {decided[asset_id]}"
     return None

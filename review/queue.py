@@ -6,15 +6,17 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-from review.decisions import AWAITING_ACTION
+from review.decisions import AWAITING_ACTION, PENDING_STATUS
 
 _MANIFEST_COLUMNS = ("asset_id", "run_id", "run_date", "sku", "decision", "s3_uri", "sha256", "review_status", "kept")
+_OPTIONAL_COLUMNS = ("drop_reason",)  # absent from tables built without the selection columns
 STATUS_BY_VERDICT = {"approve": "approved", "reject": "rejected"}
 
 
 def manifest_index(manifest: pa.Table) -> dict[str, dict]:
     """asset_id -> the manifest columns review needs (policy decision, stored object, digest)."""
-    columns = manifest.select(list(_MANIFEST_COLUMNS)).to_pylist()
+    names = list(_MANIFEST_COLUMNS) + [c for c in _OPTIONAL_COLUMNS if c in manifest.column_names]
+    columns = manifest.select(names).to_pylist()
     return {row["asset_id"]: row for row in columns}
 
 
@@ -31,7 +33,8 @@ def awaiting_review(by_asset: Mapping[str, Mapping], decided: Mapping[str, str])
     # A candidate per-SKU selection dropped (kept False; None in rows from before selection) waits for nobody.
     waiting = [
         dict(row) for asset, row in by_asset.items()
-        if row["decision"] == AWAITING_ACTION and row.get("kept") is not False and asset not in decided
+        if row["decision"] == AWAITING_ACTION and row.get("kept") is not False
+        and row["review_status"] == PENDING_STATUS and asset not in decided
     ]
     return sorted(waiting, key=lambda r: (r["run_date"], r["run_id"], r["sku"], r["asset_id"]))
 

@@ -32,6 +32,11 @@ def test_decision_counts_by_category_with_total_row():
     ]
 
 
+def test_a_rows_own_category_wins_over_the_catalog_map():
+    rows = [{**ROWS[0], "category": "bag"}, ROWS[1]]
+    assert [r["category"] for r in decision_counts(rows, CATEGORIES)] == ["bag", "mug", "all"]
+
+
 def test_score_summary_counts_missing_and_nan_as_missing():
     assert score_summary(ROWS) == [
         {"score": "sat", "n": 0, "missing": 4, "min": None, "median": None, "mean": None, "max": None},

@@ -15,6 +15,7 @@ from storage.settings import S3Settings, boto3_client
 
 RUN_DATE = dt.date(2026, 11, 20)
 KEY_BY_DECISION = {"publish_labeled_preview": keys.image_key, "human_review": keys.review_key, "reject": keys.rejected_key}
+DROPPED = "dropped"  # store_run marker: policy said human_review, per-SKU selection dropped it
 STATUS_BY_DECISION = {"publish_labeled_preview": "not_required", "human_review": "pending", "reject": "not_applicable"}
 
 
@@ -37,7 +38,16 @@ def manifest_row(run_id: str, sku: str, variant: int, decision: str, key: str, s
         "s3_uri": f"s3://{bucket}/{key}", "sha256": sha256, "bytes": size, "phash": "0" * 16,
         "digital_source_type": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
         "created_at": dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.timezone.utc),
+        "category": "mug", "kept": True,
     }
+
+
+def _manifest_row_for(run_id: str, sku: str, decision: str, key: str, put, bucket: str) -> dict:
+    if decision != DROPPED:
+        return manifest_row(run_id, sku, 0, decision, key, put.sha256_hex, put.bytes, bucket)
+    # What the worker writes for a candidate per-SKU selection dropped: audit only, nobody reviews it.
+    row = manifest_row(run_id, sku, 0, "human_review", key, put.sha256_hex, put.bytes, bucket)
+    return {**row, "kept": False, "review_status": "not_applicable", "drop_reason": "below top-1 of SKU"}
 
 
 def store_run(s3: S3Settings, run_id: str, decisions: list[str], seed: int = 0) -> list[dict]:
@@ -50,20 +60,19 @@ def store_run(s3: S3Settings, run_id: str, decisions: list[str], seed: int = 0) 
         pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)  # (H, W, 3)
         asset = keys.asset_id(run_id, sku, 0)
         body = labelled_png(pixels, xmp_packet(system="catalog-concepts", system_version="tiny", prompt=sku, asset_id=asset))
-        key = KEY_BY_DECISION[decision](run_id, sku, 0)
+        key = (keys.rejected_key if decision == DROPPED else KEY_BY_DECISION[decision])(run_id, sku, 0)
         items.append((key, body, "image/png", {"asset-id": asset}))
         plan.append((sku, decision, key))
     puts = put_many(client, s3.bucket, items)
-    rows = [manifest_row(run_id, sku, 0, decision, key, put.sha256_hex, put.bytes, s3.bucket)
-            for (sku, decision, key), put in zip(plan, puts)]
+    rows = [_manifest_row_for(run_id, sku, decision, key, put, s3.bucket) for (sku, decision, key), put in zip(plan, puts)]
     commit_manifest(client, s3.bucket, keys.manifest_key(RUN_DATE, run_id), rows_to_table(rows))
     return rows
 
 
 @pytest.fixture
 def committed_run(s3):
-    """A run of 6 images: 4 awaiting review, 1 published by the policy, 1 rejected by it."""
-    decisions = ["human_review", "human_review", "human_review", "human_review", "publish_labeled_preview", "reject"]
+    """A run of 7 images: 4 awaiting review, 1 published, 1 rejected by the policy, 1 dropped by selection."""
+    decisions = ["human_review", "human_review", "human_review", "human_review", "publish_labeled_preview", "reject", DROPPED]
     return store_run(s3, "2026-11-20-run", decisions)
 
 

@@ -25,7 +25,7 @@ def _lines(output: str) -> list[dict]:
 
 def test_queue_and_status_follow_the_review_log(s3_env, committed_run):
     runner = CliRunner()
-    waiting = [r["asset_id"] for r in committed_run if r["decision"] == "human_review"]
+    waiting = [r["asset_id"] for r in committed_run if r["review_status"] == "pending"]
     queued = _lines(runner.invoke(app, ["review-queue"]).output)
     assert sorted(q["asset_id"] for q in queued) == sorted(waiting)
 

@@ -5,11 +5,13 @@ import pytest
 from review.decisions import check_decisions, decisions_format, parse_decisions
 
 MANIFEST = {
-    "a1": {"decision": "human_review"},
-    "a2": {"decision": "human_review"},
-    "a3": {"decision": "human_review"},
-    "pub": {"decision": "publish_labeled_preview"},
-    "rej": {"decision": "reject"},
+    "a1": {"decision": "human_review", "review_status": "pending"},
+    "a2": {"decision": "human_review", "review_status": "pending"},
+    "a3": {"decision": "human_review", "review_status": "pending"},
+    "pub": {"decision": "publish_labeled_preview", "review_status": "not_required"},
+    "rej": {"decision": "reject", "review_status": "not_applicable"},
+    # Sent to review by the policy, then dropped by per-SKU selection: stored for audit only.
+    "drop": {"decision": "human_review", "review_status": "not_applicable", "drop_reason": "below top-1 of SKU"},
 }
 DECIDED = {"a3": "approve by ana in batch b-0000000000000000"}
 
@@ -32,6 +34,7 @@ def _row(asset_id="a1", decision="approve", reviewer="ana", note=None):
         (_row(asset_id="nope"), "unknown asset_id: in no committed run manifest"),
         (_row(asset_id="pub"), "not awaiting review: the policy decided 'publish_labeled_preview'"),
         (_row(asset_id="rej"), "not awaiting review: the policy decided 'reject'"),
+        (_row(asset_id="drop"), "not awaiting review: review_status is 'not_applicable' (below top-1 of SKU)"),
         (_row(asset_id="a3"), "already decided: approve by ana in batch b-0000000000000000"),
     ],
 )

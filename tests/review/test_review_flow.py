@@ -50,7 +50,7 @@ def s3_env(s3, monkeypatch):
 
 def test_decisions_file_from_s3(prefect_api, s3_env, committed_run):
     s3 = s3_env
-    waiting = [r for r in committed_run if r["decision"] == "human_review"]
+    waiting = [r for r in committed_run if r["review_status"] == "pending"]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerows([["asset_id", "decision", "reviewer", "note"],
@@ -65,7 +65,7 @@ def test_decisions_file_from_s3(prefect_api, s3_env, committed_run):
 
 def test_small_batch_decided_in_the_ui_form(prefect_api, s3_env, committed_run):
     s3 = s3_env
-    waiting = [r for r in committed_run if r["decision"] == "human_review"]
+    waiting = [r for r in committed_run if r["review_status"] == "pending"]
     outcome: list = []
     # The thread runs in a copy of this context: Prefect's settings (the API URL) live in a context variable.
     context = contextvars.copy_context()

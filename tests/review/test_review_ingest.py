@@ -29,7 +29,7 @@ def _key(row, s3):
 
 
 def test_good_file_promotes_approvals_logs_all_and_a_second_ingest_changes_nothing(s3, committed_run, decisions_csv):
-    review_rows = [r for r in committed_run if r["decision"] == "human_review"]
+    review_rows = [r for r in committed_run if r["review_status"] == "pending"]
     a, b, c, _ = review_rows
     data = decisions_csv([
         {"asset_id": a["asset_id"], "decision": "approve", "reviewer": "ana", "note": "good"},
@@ -68,7 +68,7 @@ def test_good_file_promotes_approvals_logs_all_and_a_second_ingest_changes_nothi
     # The queue now holds only the undecided image; the join reports every status.
     assert [r["asset_id"] for r in awaiting_review(manifest_index(read_manifests(s3)), decided_index(log))] == [review_rows[3]["asset_id"]]
     status = {r["asset_id"]: r["review_status"] for r in review_status(read_manifests(s3), log).to_pylist()}
-    assert [status[r["asset_id"]] for r in committed_run] == ["approved", "rejected", "approved", "pending", "not_required", "not_applicable"]
+    assert [status[r["asset_id"]] for r in committed_run] == ["approved", "rejected", "approved", "pending", "not_required", "not_applicable", "not_applicable"]
 
     # The same file again: every row refused as already decided, nothing copied, no new log.
     before = _keys(s3)
@@ -79,7 +79,8 @@ def test_good_file_promotes_approvals_logs_all_and_a_second_ingest_changes_nothi
 
 
 def test_bad_rows_are_refused_row_by_row_and_good_rows_still_land(s3, committed_run, run_store):
-    waiting = [r for r in committed_run if r["decision"] == "human_review"]
+    waiting = [r for r in committed_run if r["review_status"] == "pending"]
+    dropped = next(r for r in committed_run if r["kept"] is False)
     published = next(r for r in committed_run if r["decision"] == "publish_labeled_preview")
     rejected = next(r for r in committed_run if r["decision"] == "reject")
     rows = [
@@ -92,6 +93,7 @@ def test_bad_rows_are_refused_row_by_row_and_good_rows_still_land(s3, committed_
         {"asset_id": waiting[2]["asset_id"], "decision": "reject", "reviewer": "ana", "note": None},  # good
         {"asset_id": waiting[2]["asset_id"], "decision": "reject", "reviewer": "ana", "note": None},  # duplicate
         {"asset_id": waiting[3]["asset_id"], "decision": "publish", "reviewer": "ana", "note": None},  # bad verdict
+        {"asset_id": dropped["asset_id"], "decision": "approve", "reviewer": "ana", "note": None},  # dropped by selection
     ]
     # As Parquet this time, the other accepted format.
     sink = io.BytesIO()
@@ -108,13 +110,14 @@ def test_bad_rows_are_refused_row_by_row_and_good_rows_still_land(s3, committed_
         (6, "conflicting decisions for this asset in this file (rows 5, 6)"),
         (8, "duplicate of row 7"),
         (9, "decision 'publish' is not one of approve, reject"),
+        (10, "not awaiting review: review_status is 'not_applicable' (below top-1 of SKU)"),
     ]
     assert result.promoted_keys == (published_key_for(_key(waiting[0], s3)),)
     assert read_review_log(s3).num_rows == 2
 
 
 def test_promotion_is_create_only_and_refuses_foreign_bytes(s3, committed_run):
-    row = next(r for r in committed_run if r["decision"] == "human_review")
+    row = next(r for r in committed_run if r["review_status"] == "pending")
     client = boto3_client(s3)
     first = promote(client, s3.bucket, _key(row, s3), row["sha256"])
     second = promote(client, s3.bucket, _key(row, s3), row["sha256"])
@@ -122,7 +125,7 @@ def test_promotion_is_create_only_and_refuses_foreign_bytes(s3, committed_run):
     assert _keys(s3, "images/").count(first.published_key) == 1
 
     # A different object already at the published key is a conflict, never overwritten.
-    other = next(r for r in committed_run[1:] if r["decision"] == "human_review")
+    other = next(r for r in committed_run[1:] if r["review_status"] == "pending")
     put_if_absent(client, s3.bucket, published_key_for(_key(other, s3)), b"not the reviewed image", "image/png")
     with pytest.raises(ObjectConflictError):
         promote(client, s3.bucket, _key(other, s3), other["sha256"])
