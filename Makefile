@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/catalog-concepts demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 clean-state:

@@ -24,9 +24,11 @@ app.add_typer(catalog_app, name="catalog")
 
 def _register_sub_apps() -> None:
     """Commands that live in their own files, one file per concern."""
+    from cli.ops_cmds import app as ops_app
     from cli.policy_cmds import app as policy_app
 
     app.add_typer(policy_app, name="policy")
+    app.add_typer(ops_app, name="ops")
 
     from cli.provenance_cmds import app as provenance_app
 
@@ -72,7 +74,7 @@ def _run(params) -> dict:
 def _print_summary(summary: dict) -> None:
     typer.echo("")
     typer.echo(f"run {summary['run_id']}: {summary['status']}")
-    for key in ("images", "decisions", "quarantined", "model_dir", "manifest_uri", "images_prefix", "review_prefix", "quarantine_uri"):
+    for key in ("images", "decisions", "quarantined", "model_dir", "manifest_uri", "images_prefix", "review_prefix", "quarantine_uri", "verified", "report_uri", "report_link"):
         if key in summary:
             typer.echo(f"  {key:15s} {summary[key]}")
 

@@ -22,6 +22,7 @@ from storage.manifest import manifest_exists
 from storage.settings import boto3_client
 from tasks.catalog_tasks import read_catalog_task, validate_catalog_task, write_quarantine_task
 from tasks.manifest_tasks import commit_manifest_task, verify_run_task
+from tasks.report_tasks import publish_run_report_task, start_progress, update_progress
 from tasks.shard_tasks import render_shard_task
 from worker.shard import RunSpec
 
@@ -78,12 +79,15 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
     futures = [render_shard_task.submit(spec, i, images, s3) for i, images in enumerate(shards)]
     outcomes = []
     progress = _progress_bar(len(planned))
+    progress_artifact, done = start_progress(len(planned)), 0
     for future in as_completed(futures):
         outcome = future.result()
         outcomes.append(outcome)
         decisions = Counter(row["decision"] for row in outcome.rows)
         logger.info("shard %d %s: %d images %s", outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
         progress.update(len(outcome.rows))
+        done += len(outcome.rows)
+        update_progress(progress_artifact, done, len(planned))
     progress.close()
 
     # 5. Commit the manifest: written last, after every image it lists is stored.
@@ -97,6 +101,9 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         raise RuntimeError(f"run {run_id}: published images failed verification: {verified['summary']}; first: {verified['failures'][:3]}")
     logger.info("run %s: %s", run_id, verified["summary"])
     logger.info("run %s %s: %d images %s", run_id, "committed" if committed else "was already committed", len(rows), dict(decisions))
+
+    # 7. Report: contact sheet beside the manifest; decision/score tables and a 15-minute link as artifacts.
+    summary.update(publish_run_report_task(s3, run_date, run_id, rows, {}, summary["manifest_uri"]))
     return {
         **summary,
         "status": "committed" if committed else "already_committed",
