@@ -16,9 +16,9 @@ def make_scheduler(name: str, base_config):
 
     if name == "ddim":
         # clip_sample=True broke high-guidance v-prediction sampling in the first try (FIELD-NOTES).
-        return DDIMScheduler.from_config(base_config, clip_sample=False, set_alpha_to_one=False)
+        return DDIMScheduler.from_config(base_config, clip_sample=False)
     if name == "dpmsolver++":
-        return DPMSolverMultistepScheduler.from_config(base_config, algorithm_type="dpmsolver++")
+        return DPMSolverMultistepScheduler.from_config(base_config, algorithm_type="dpmsolver++", solver_order=2)
     if name == "euler":
         return EulerDiscreteScheduler.from_config(base_config)
     raise ValueError(f"unknown scheduler {name!r}; allowed: {', '.join(SCHEDULER_NAMES)}")
@@ -27,6 +27,8 @@ def make_scheduler(name: str, base_config):
 def base_scheduler_config(train_scheduler) -> dict:
     """Training scheduler config plus trailing timestep spacing, so every sampler starts at t = T (pure noise)."""
     cfg = dict(train_scheduler.config)
+    # diffusers' from_config drops keys listed as "used defaults", which would silently undo the override.
+    cfg.pop("_use_default_values", None)
     cfg["timestep_spacing"] = "trailing"
     return cfg
 

@@ -1,0 +1,55 @@
+"""The committed default model loads offline with plain diffusers and draws 64x64 images."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from embedded_model.export import SCHEDULER_NAMES
+from prompts.templates import NEGATIVE_PROMPT
+
+MODEL = Path(__file__).resolve().parents[2] / "embedded_model" / "weights" / "concepts-dit-64"
+
+
+def test_folder_is_small_and_complete():
+    total = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file())
+    assert total <= 30 * 1024 * 1024, f"{total / 1e6:.1f} MB"
+    assert not (MODEL / "text_encoder").exists() and not (MODEL / "tokenizer").exists()
+    index = json.loads((MODEL / "model_index.json").read_text())
+    assert index["transformer"] == ["diffusers", "PixArtTransformer2DModel"]
+    assert index["vae"] == ["diffusers", "AutoencoderKL"]
+    assert index["text_encoder"] == ["transformers", "BertModel"]
+    defaults = json.loads((MODEL / "catalog_concepts.json").read_text())
+    assert defaults["scheduler"] in SCHEDULER_NAMES
+    assert (defaults["width"], defaults["height"]) == (64, 64)
+    assert defaults["call_kwargs"] == {"use_resolution_binning": False, "clean_caption": False}
+    sched = json.loads((MODEL / "scheduler" / "scheduler_config.json").read_text())
+    assert sched["prediction_type"] == "v_prediction" and sched["beta_schedule"] == "squaredcos_cap_v2"
+    assert sched.get("clip_sample", False) is False
+    assert sched["timestep_spacing"] == "trailing"  # every sampler starts from pure noise (t = 999)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from embedded_model.export import load_pipeline
+
+    torch.set_num_threads(1)
+    return load_pipeline(MODEL), json.loads((MODEL / "catalog_concepts.json").read_text())
+
+
+def test_generates_the_requested_colour_on_the_requested_scene(shipped):
+    pipe, d = shipped
+    prompts = ["product detail view, a red plastic mug on a studio white background",
+               "package damage mockup, a yellow fabric shirt on a dark backdrop"]
+    out = pipe(prompt=prompts, negative_prompt=[NEGATIVE_PROMPT] * 2, num_inference_steps=d["steps"],
+               guidance_scale=d["guidance_scale"], generator=[torch.Generator().manual_seed(i) for i in (0, 1)],
+               width=64, height=64, output_type="np", max_sequence_length=d["max_sequence_length"],
+               **d["call_kwargs"]).images
+    assert out.shape == (2, 64, 64, 3)
+    corner = out[:, :6, :6].mean(axis=(1, 2, 3))  # (2,)
+    assert corner[0] > 0.75 and corner[1] < 0.3  # studio white vs dark backdrop
+    centre = out[:, 28:44, 24:40].reshape(2, -1, 3).mean(1)  # (2, 3)
+    assert centre[0, 0] > centre[0, 2] + 0.2  # red product: R above B
+    assert centre[1, 0] > 0.5 and centre[1, 1] > 0.4 and centre[1, 2] < 0.35  # yellow product
