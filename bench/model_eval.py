@@ -16,18 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 GUIDANCE = (1.0, 2.0, 3.0, 5.0, 7.5, 10.0)
 SAMPLERS = (("ddim", 10), ("ddim", 20), ("ddim", 50), ("dpmsolver++", 10), ("dpmsolver++", 20), ("euler", 20))
-TARGETS = {"category": 0.95, "color": 0.95, "background": 0.98, "all": 0.90, "images_per_s": 4.0}
-
-
-def meets_targets(row: dict) -> bool:
-    """True when a row reaches every adherence and speed target of issue 3."""
-    return all(row[k] >= v for k, v in TARGETS.items())
-
-
-def choose_default(rows: list[dict]) -> dict:
-    """Best joint adherence among rows meeting the targets (fewer steps on a tie); else best joint overall."""
-    ok = [r for r in rows if meets_targets(r)] or rows
-    return max(ok, key=lambda r: (round(r["all"], 3), -r["steps"], r["images_per_s"]))
 
 
 def fmt(row: dict) -> str:
@@ -48,7 +36,8 @@ def main() -> None:
     p.add_argument("--classifier", type=Path, default=Path("embedded_model/weights/attribute_classifier.pt"))
     p.add_argument("--seeds", type=int, default=4, help="seeds per held-out combination")
     p.add_argument("--default-sampler", default="dpmsolver++:20", help="sampler:steps for the guidance sweep")
-    p.add_argument("--default-guidance", type=float, default=3.0, help="guidance for the sampler sweep")
+    p.add_argument("--default-guidance", default="auto",
+                   help="guidance for the sampler sweep; 'auto' = the guidance sweep's best joint adherence")
     p.add_argument("--full", action="store_true", help="every guidance x every sampler (36 rows)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--write-defaults", action="store_true")
@@ -59,7 +48,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from embedded_model.classifier import accuracy_on_renders, load_or_train
-    from embedded_model.evaluate import SamplerConfig, evaluate_config, real_reference
+    from embedded_model.evaluate import SamplerConfig, choose_default, evaluate_config, meets_targets, real_reference
     from embedded_model.export import load_pipeline, set_default_sampler
 
     defaults = json.loads((args.model / "catalog_concepts.json").read_text())
@@ -71,19 +60,25 @@ def main() -> None:
     pipe = load_pipeline(args.model)
 
     d_name, d_steps = args.default_sampler.split(":")
-    if args.full:
-        grid = [(s, n, g) for s, n in SAMPLERS for g in GUIDANCE]
-    else:
-        grid = [(d_name, int(d_steps), g) for g in GUIDANCE]
-        grid += [(s, n, args.default_guidance) for s, n in SAMPLERS if (s, n) != (d_name, int(d_steps))]
-    rows = []
+    rows: list[dict] = []
     print(HEADER, flush=True)
-    for s, n, g in grid:
-        t0 = time.time()
-        row = {"scheduler": s, "steps": n, "guidance_scale": g}
-        row.update(evaluate_config(pipe, net, SamplerConfig(s, n, g), args.seeds, L))
-        rows.append(row)
-        print(fmt(row), f"<!-- {time.time() - t0:.0f}s -->", flush=True)
+
+    def run(grid) -> None:
+        for s, n, g in grid:
+            t0 = time.time()
+            row = {"scheduler": s, "steps": n, "guidance_scale": g}
+            row.update(evaluate_config(pipe, net, SamplerConfig(s, n, g), args.seeds, L))
+            rows.append(row)
+            print(fmt(row), f"<!-- {time.time() - t0:.0f}s -->", flush=True)
+
+    if args.full:
+        run([(s, n, g) for s, n in SAMPLERS for g in GUIDANCE])
+    else:
+        # 1. Guidance sweep at the default sampler, 2. sampler sweep at the best (or given) guidance.
+        run([(d_name, int(d_steps), g) for g in GUIDANCE])
+        g_best = (max(rows, key=lambda r: r["all"])["guidance_scale"] if args.default_guidance == "auto"
+                  else float(args.default_guidance))
+        run([(s, n, g_best) for s, n in SAMPLERS if (s, n) != (d_name, int(d_steps))])
     best = choose_default(rows)
     print("chosen default:", fmt(best), "meets targets:", meets_targets(best))
     if args.json:

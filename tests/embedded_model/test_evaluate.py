@@ -46,3 +46,38 @@ def test_unknown_scheduler_is_refused():
 
     with pytest.raises(ValueError, match="allowed: ddim, dpmsolver\\+\\+, euler"):
         make_scheduler("lms", {})
+
+
+def _row(sched, steps, g, all_, ips, cat=0.99, col=0.99, bg=1.0):
+    return {"scheduler": sched, "steps": steps, "guidance_scale": g, "category": cat, "color": col,
+            "background": bg, "all": all_, "images_per_s": ips}
+
+
+@pytest.mark.parametrize(
+    "rows,expected",
+    [
+        # The best joint adherence among rows that meet every target wins ...
+        ([_row("ddim", 20, 3, 0.93, 5), _row("ddim", 50, 3, 0.97, 2), _row("dpmsolver++", 20, 2, 0.95, 5)],
+         ("dpmsolver++", 20, 2)),
+        # ... a tie goes to fewer steps ...
+        ([_row("ddim", 20, 3, 0.95, 5), _row("dpmsolver++", 10, 3, 0.951, 9)], ("dpmsolver++", 10, 3)),
+        # ... no row meets all targets: best among the fast-enough rows ...
+        ([_row("ddim", 50, 3, 0.80, 2), _row("ddim", 10, 3, 0.60, 8), _row("euler", 20, 5, 0.70, 4)],
+         ("euler", 20, 5)),
+        # ... nothing is fast enough: best overall.
+        ([_row("ddim", 50, 3, 0.80, 2), _row("ddim", 20, 3, 0.60, 3)], ("ddim", 50, 3)),
+    ],
+)
+def test_choose_default(rows, expected):
+    from embedded_model.evaluate import choose_default
+
+    best = choose_default(rows)
+    assert (best["scheduler"], best["steps"], best["guidance_scale"]) == expected
+
+
+def test_meets_targets_needs_every_metric():
+    from embedded_model.evaluate import meets_targets
+
+    assert meets_targets(_row("ddim", 20, 3, 0.91, 4.0))
+    assert not meets_targets(_row("ddim", 20, 3, 0.91, 3.9))
+    assert not meets_targets(_row("ddim", 20, 3, 0.91, 5, bg=0.97))
