@@ -8,6 +8,8 @@ Fixtures:
   fixture hands the values to tests that want them and checks they still hold.
 - `local_s3_server` (session): ONE real SeaweedFS (`weed mini`) on free loopback
   ports for the whole session, in a tmp dir; stopped at the end.
+- `s3_env` (function): the `s3` bucket exported as CONCEPTS_S3_* / AWS_* variables, the way
+  `flows/resources.py` resolves S3 for flows and commands.
 - `s3` (function): `S3Settings` for that server with a FRESH, created bucket unique
   to the test; the bucket is deleted afterwards (SeaweedFS gives each bucket its
   own volume and a data dir only has room for ~free_disk/1 GiB of them).
@@ -81,3 +83,14 @@ def s3(local_s3_server: LocalS3) -> Iterator[S3Settings]:
     yield settings
     # SeaweedFS runs with -s3.allowDeleteBucketNotEmpty (default true): one call frees the volume.
     boto3_client(settings).delete_bucket(Bucket=settings.bucket)
+
+
+@pytest.fixture
+def s3_env(s3: S3Settings, monkeypatch: pytest.MonkeyPatch) -> S3Settings:
+    """The test's bucket exported as the environment that flows and commands resolve S3 from."""
+    monkeypatch.setenv("CONCEPTS_S3_ENDPOINT", s3.endpoint_url)
+    monkeypatch.setenv("CONCEPTS_S3_BUCKET", s3.bucket)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    monkeypatch.delenv("CONCEPTS_S3_BLOCK", raising=False)
+    return s3

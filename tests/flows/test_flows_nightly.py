@@ -37,15 +37,6 @@ def model_dir(tmp_path_factory):
     return str(build_tiny_pipeline(tmp_path_factory.mktemp("tiny")))
 
 
-@pytest.fixture
-def s3_env(s3, monkeypatch):
-    monkeypatch.setenv("CONCEPTS_S3_ENDPOINT", s3.endpoint_url)
-    monkeypatch.setenv("CONCEPTS_S3_BUCKET", s3.bucket)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    return s3
-
-
 def _params(model_dir, **overrides):
     base = dict(
         catalog_uri=str(SAMPLE_CATALOG_PATH), model_path=model_dir, variants_per_sku=VARIANTS,

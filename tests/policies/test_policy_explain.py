@@ -89,17 +89,6 @@ def _manifest_row(run_id: str, catalog_uri: str, catalog_hash: str, **changes) -
     return row
 
 
-@pytest.fixture
-def s3_env(s3, monkeypatch):
-    """Point flows.resources.s3_settings() at the test bucket, as the CLI resolves it."""
-    monkeypatch.delenv("CONCEPTS_S3_BLOCK", raising=False)
-    monkeypatch.setenv("CONCEPTS_S3_ENDPOINT", s3.endpoint_url)
-    monkeypatch.setenv("CONCEPTS_S3_BUCKET", s3.bucket)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    return s3
-
-
 def _commit(s3, run_id: str, rows: list[dict], policy_inputs: list[str] | None = None) -> None:
     pinned = "policy_inputs" in MANIFEST_SCHEMA.names
     if policy_inputs is not None and pinned:

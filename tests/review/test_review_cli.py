@@ -9,16 +9,6 @@ from cli.ops_cmds import app
 from review.ingest import ingest_decisions
 
 
-@pytest.fixture
-def s3_env(s3, monkeypatch):
-    monkeypatch.setenv("CONCEPTS_S3_ENDPOINT", s3.endpoint_url)
-    monkeypatch.setenv("CONCEPTS_S3_BUCKET", s3.bucket)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    monkeypatch.delenv("CONCEPTS_S3_BLOCK", raising=False)
-    return s3
-
-
 def _lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 

@@ -38,16 +38,6 @@ def prefect_api(tmp_path_factory):
         stop_server(server)
 
 
-@pytest.fixture
-def s3_env(s3, monkeypatch):
-    monkeypatch.setenv("CONCEPTS_S3_ENDPOINT", s3.endpoint_url)
-    monkeypatch.setenv("CONCEPTS_S3_BUCKET", s3.bucket)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    monkeypatch.delenv("CONCEPTS_S3_BLOCK", raising=False)
-    return s3
-
-
 def test_decisions_file_from_s3(prefect_api, s3_env, committed_run):
     s3 = s3_env
     waiting = [r for r in committed_run if r["review_status"] == "pending"]
