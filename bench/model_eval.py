@@ -42,6 +42,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--write-defaults", action="store_true")
     p.add_argument("--json", type=Path, default=None, help="also write all rows here")
+    p.add_argument("--table-md", type=Path, default=None, help="also write the markdown table here")
     args = p.parse_args()
 
     import torch
@@ -56,7 +57,8 @@ def main() -> None:
     net = load_or_train(args.classifier)
     judge = accuracy_on_renders(net)
     print("classifier accuracy on held-out real renders:", json.dumps({k: round(v, 4) for k, v in judge.items()}))
-    print("real renders:", json.dumps({k: round(v, 3) for k, v in real_reference(args.seeds).items()}))
+    real = real_reference(args.seeds)
+    print("real renders:", json.dumps({k: round(v, 3) for k, v in real.items()}))
     pipe = load_pipeline(args.model)
 
     d_name, d_steps = args.default_sampler.split(":")
@@ -82,7 +84,10 @@ def main() -> None:
     best = choose_default(rows)
     print("chosen default:", fmt(best), "meets targets:", meets_targets(best))
     if args.json:
-        args.json.write_text(json.dumps({"classifier": judge, "rows": rows, "default": best}, indent=2) + "\n")
+        args.json.write_text(json.dumps({"classifier": judge, "real": real, "rows": rows, "default": best,
+                                         "threads": args.threads, "seeds": args.seeds}, indent=2) + "\n")
+    if args.table_md:
+        args.table_md.write_text(HEADER + "\n" + "\n".join(fmt(r) for r in rows) + "\n")
     if args.write_defaults:
         new = {"scheduler": best["scheduler"], "steps": best["steps"], "guidance_scale": best["guidance_scale"],
                "max_sequence_length": L}

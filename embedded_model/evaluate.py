@@ -98,7 +98,7 @@ def real_reference(seeds_per_combo: int, seed: int = 777) -> dict[str, float]:
 
 
 def evaluate_config(pipe, net, cfg: SamplerConfig, seeds_per_combo: int, max_sequence_length: int,
-                    combos: tuple = HELD_OUT, batch: int = 32) -> dict[str, float]:
+                    combos: tuple = HELD_OUT, batch: int = 26) -> dict[str, float]:
     """One table row: adherence, diversity, saturation and images/s (batched CFG) for a sampler config."""
     attrs, seeds = heldout_prompts(seeds_per_combo, combos)
     images, ips = generate(pipe, attrs, seeds, cfg, max_sequence_length, batch)
