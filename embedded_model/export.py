@@ -68,6 +68,10 @@ def write_defaults(out_dir: Path, defaults: dict) -> None:
         "height": 64,
         "max_sequence_length": int(defaults["max_sequence_length"]),
         "call_kwargs": {"use_resolution_binning": False, "clean_caption": False},
+        # The model was trained only on procedural renders of eight product silhouettes: a closed
+        # domain that cannot draw unsafe content. The default policy's SAFE-002 reads this flag in
+        # place of a safety checker; production.yaml ignores it and demands a checker.
+        "closed_domain": True,
     }
     (Path(out_dir) / "catalog_concepts.json").write_text(json.dumps(body, indent=2) + "\n")
 
