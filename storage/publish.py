@@ -18,6 +18,12 @@ from dataclasses import dataclass
 # The digest also goes into user metadata: a store that does not echo x-amz-checksum-sha256
 # on HEAD (or a multipart upload, whose checksum is composite) can still be compared.
 SHA256_METADATA_KEY = "sha256"
+# A signed image's bytes change with every signing (a fresh signature and instance id) while the
+# image itself does not. A caller can name that identity (e.g. a digest of the pixels) in this
+# metadata key; an existing object with the same identity is then accepted as this object, and
+# the result reports the stored object's digest and size, so a manifest always names the bytes
+# that are really there.
+IDENTITY_METADATA_KEY = "content-identity"
 MAX_THREADS = 64
 _MAX_ATTEMPTS = 4  # PUT -> 412 -> HEAD 404 (object deleted in between) -> PUT again, or 409s
 _METADATA_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -83,12 +89,16 @@ def put_if_absent(
                 continue  # AWS: a concurrent conditional write is in flight; retry decides
             if status != 412:
                 raise
-        stored = stored_sha256(client, bucket, key)
-        if stored is None:
+        head = _head(client, bucket, key)
+        if head is None:
             continue  # deleted between our PUT and HEAD: try to create it again
-        if stored != sha256_hex:
-            raise ObjectConflictError(bucket, key, sha256_hex, stored)
-        return PutResult(key=key, sha256_hex=sha256_hex, bytes=len(body), created=False)
+        stored = _head_sha256(head)
+        if stored == sha256_hex:
+            return PutResult(key=key, sha256_hex=sha256_hex, bytes=len(body), created=False)
+        identity = (metadata or {}).get(IDENTITY_METADATA_KEY)
+        if identity and stored and head.get("Metadata", {}).get(IDENTITY_METADATA_KEY) == identity:
+            return PutResult(key=key, sha256_hex=stored, bytes=int(head["ContentLength"]), created=False)
+        raise ObjectConflictError(bucket, key, sha256_hex, stored)
     raise RuntimeError(f"s3://{bucket}/{key}: no stable answer after {_MAX_ATTEMPTS} attempts")
 
 
@@ -117,14 +127,24 @@ def put_many(
 
 def stored_sha256(client, bucket: str, key: str) -> str | None:
     """Hex SHA-256 of the stored object (server checksum, else our metadata); None if absent."""
+    head = _head(client, bucket, key)
+    return None if head is None else _head_sha256(head)
+
+
+def _head(client, bucket: str, key: str) -> dict | None:
+    """HEAD with checksums, or None when the object does not exist."""
     from botocore.exceptions import ClientError
 
     try:
-        head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        return client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except ClientError as error:
         if _http_status(error) == 404:
             return None
         raise
+
+
+def _head_sha256(head: dict) -> str:
+    """The stored object's hex SHA-256 from a HEAD answer; "" when unknown."""
     checksum = head.get("ChecksumSHA256")
     # A multipart checksum is a digest of part digests ("...-N"), not of the object.
     if checksum and "-" not in checksum:

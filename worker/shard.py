@@ -5,6 +5,7 @@ twice, and the shard's manifest rows are staged in S3 so a rerun never regenerat
 """
 
 import datetime as dt
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from scoring.select import load_selection_config, select_variants
 from scoring.suite import ScorerModels, default_scorers, run_scorers
 from scoring.thresholds import load_thresholds
 from storage import keys, staging
-from storage.publish import put_many
+from storage.publish import IDENTITY_METADATA_KEY, put_many
 from storage.settings import S3Settings, boto3_client
 
 SYSTEM_NAME = "catalog-concepts"
@@ -129,7 +130,10 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     puts = put_many(
         client,
         s3.bucket,
-        [(key, body, "image/png", {"asset-id": p.request.asset_id}) for key, body, p in zip(object_keys, bodies, planned)],
+        [
+            (key, body, "image/png", {"asset-id": p.request.asset_id, IDENTITY_METADATA_KEY: _pixel_identity(p, g)})
+            for key, body, p, g in zip(object_keys, bodies, planned, generated)
+        ],
         threads=spec.put_threads,
     )
 
@@ -143,6 +147,13 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     ]
     staging.write_rows(client, s3.bucket, stage_key, rows)
     return ShardOutcome(index=index, rows=rows, resumed=False)
+
+
+def _pixel_identity(p: PlannedImage, g: GeneratedImage) -> str:
+    """What makes a regenerated image the same image: its asset id and exact pixels (not its signature)."""
+    digest = hashlib.sha256(p.request.asset_id.encode())
+    digest.update(g.pixels.tobytes())
+    return digest.hexdigest()
 
 
 def _duplicates_within_sku(planned: Sequence[PlannedImage], hashes: Sequence[str], max_distance: int) -> list[int]:

@@ -141,5 +141,28 @@ def test_killed_run_resumes_without_regenerating_or_duplicating(harness, s3_env,
     assert len(images) == 40 * VARIANTS  # nothing stored twice
 
 
+def test_crash_after_images_before_staging_resumes_with_the_stored_signed_images(harness, s3_env, model_dir, tmp_path, monkeypatch):
+    """Images stored, then a crash before staging or commit; the rerun signs anew (another key, fresh
+    signature) yet accepts the stored images as the same images and commits exactly once."""
+    s3 = s3_env
+    client = boto3_client(s3)
+    monkeypatch.setenv("CONCEPTS_HOME", str(tmp_path / "machine-a"))
+    params = _params(model_dir, limit=6, seed=11)
+    first = nightly_campaign(params)
+    images_before = {k: client.head_object(Bucket=s3.bucket, Key=k)["ETag"] for k in _keys(s3) if k.split("/")[0] in ("images", "review", "rejected")}
+    # The crash: nothing after the image PUTs survived.
+    for key in _keys(s3):
+        if key.split("/")[0] in ("staging", "manifests", "reports"):
+            client.delete_object(Bucket=s3.bucket, Key=key)
+
+    monkeypatch.setenv("CONCEPTS_HOME", str(tmp_path / "machine-b"))  # another signing key
+    again = nightly_campaign(params)
+    assert again["status"] == "committed" and again["run_id"] == first["run_id"]
+    assert again["resumed_shards"] == 0 and again["images"] == 6 * VARIANTS
+    images_after = {k: client.head_object(Bucket=s3.bucket, Key=k)["ETag"] for k in _keys(s3) if k.split("/")[0] in ("images", "review", "rejected")}
+    assert images_after == images_before  # the stored images were kept, not replaced or duplicated
+    assert again["verified"].startswith(f"{6 * VARIANTS}/{6 * VARIANTS} images verified")
+
+
 def _staged(s3) -> list[str]:
     return [k for k in _keys(s3) if k.startswith("staging/")]

@@ -72,6 +72,25 @@ def test_different_body_under_existing_key_is_a_conflict(s3: S3Settings) -> None
     assert _get(client, s3.bucket, "k") == b"original"  # never overwritten
 
 
+def test_same_identity_other_bytes_is_accepted_as_the_stored_object(s3: S3Settings) -> None:
+    """A re-signed image (new signature, same pixels) is the stored image, reported with the stored digest."""
+    from storage.publish import IDENTITY_METADATA_KEY
+
+    client = boto3_client(s3)
+    first = put_if_absent(client, s3.bucket, "img", b"signed-once", "image/png", {IDENTITY_METADATA_KEY: "pixels-1"})
+    again = put_if_absent(client, s3.bucket, "img", b"signed-again!", "image/png", {IDENTITY_METADATA_KEY: "pixels-1"})
+    assert first.created and not again.created
+    assert again.sha256_hex == first.sha256_hex == hashlib.sha256(b"signed-once").hexdigest()
+    assert again.bytes == len(b"signed-once")
+    assert _get(client, s3.bucket, "img") == b"signed-once"
+    # Another identity (other pixels) under the key is still a conflict, never an overwrite.
+    with pytest.raises(ObjectConflictError):
+        put_if_absent(client, s3.bucket, "img", b"other", "image/png", {IDENTITY_METADATA_KEY: "pixels-2"})
+    # Without an identity, other bytes conflict as before.
+    with pytest.raises(ObjectConflictError):
+        put_if_absent(client, s3.bucket, "img", b"signed-again!", "image/png")
+
+
 def test_body_changed_after_hashing_is_rejected_and_nothing_stored(s3: S3Settings) -> None:
     client = boto3_client(s3)
 
