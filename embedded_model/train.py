@@ -66,6 +66,7 @@ def phase_vae(out: Path, preset: Preset, images: np.ndarray, seed: int, deadline
     from embedded_model.dataset import render_images, sample_attributes
     from embedded_model.vae_training import build_vae, reconstruction_metrics, train_vae
 
+    torch.manual_seed(seed)  # initial weights and posterior sampling use torch's global RNG
     vae = build_vae(preset)
     opt = torch.optim.AdamW(vae.parameters(), lr=preset.vae_lr, weight_decay=0.0)
     rng = np.random.default_rng([seed, 1])
