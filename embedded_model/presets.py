@@ -40,7 +40,7 @@ PRESETS: dict[str, Preset] = {
     # (VAE ~40 crop-img/s per core-equivalent, DiT ~90 samples/s at 2 threads).
     "default": Preset(
         train_images=32_000, vae_channels=(32, 64, 64), vae_steps=6_000, vae_batch=32, vae_crop=32, vae_lr=1e-3,
-        vae_kl_weight=1e-6, dit_layers=6, dit_heads=3, dit_head_dim=64, dit_steps=3_000, dit_batch=64, dit_lr=5e-4,
+        vae_kl_weight=1e-6, dit_layers=6, dit_heads=3, dit_head_dim=64, dit_steps=4_500, dit_batch=64, dit_lr=5e-4,
         ema_decay=0.999, cond_dropout=0.1, max_sequence_length=24, checkpoint_every=250,
     ),
 }
