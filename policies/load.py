@@ -57,7 +57,7 @@ class Policy:
     path: str
 
 
-def _check_keys(where: str, found: dict, allowed: tuple[str, ...], required: tuple[str, ...]) -> None:
+def check_keys(where: str, found: dict, allowed: tuple[str, ...], required: tuple[str, ...]) -> None:
     """Raise on unknown or missing keys, listing the allowed ones."""
     unknown = sorted(map(str, set(found) - set(allowed)))
     if unknown:
@@ -89,7 +89,7 @@ def _parse_rule(raw: object, where: str) -> Rule:
     if not isinstance(rule_id, str) or not RULE_ID.match(rule_id):
         raise PolicyError(f"{where}: rule id {rule_id!r} must look like ABC-001")
     where = f"{where} ({rule_id})"
-    _check_keys(where, raw, RULE_KEYS, RULE_KEYS)
+    check_keys(where, raw, RULE_KEYS, RULE_KEYS)
     message = _check_text(f"{where}.message", raw["message"])
     for name in PLACEHOLDER.findall(message):
         if name not in KNOWN_FIELDS:
@@ -122,7 +122,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
     where = str(path)
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a mapping with keys {', '.join(REQUIRED_POLICY_KEYS)}")
-    _check_keys(where, raw, POLICY_KEYS, REQUIRED_POLICY_KEYS)
+    check_keys(where, raw, POLICY_KEYS, REQUIRED_POLICY_KEYS)
     name = raw["policy"]
     if not isinstance(name, str) or not POLICY_NAME.match(name):
         raise PolicyError(f"{where}.policy: {name!r} must be a lowercase name like 'default'")

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from policies.decide import Decision, decide
-from policies.load import Policy
+from policies.load import Policy, check_keys
 
 FILE_KEYS: tuple[str, ...] = ("policy", "base", "cases")
 CASE_KEYS: tuple[str, ...] = ("name", "row", "unset", "expect")
@@ -39,15 +39,10 @@ class FixtureResult:
 
 
 def _check_keys(where: str, found: object, allowed: tuple[str, ...], required: tuple[str, ...]) -> None:
-    """Raise on a non-mapping, unknown keys or missing keys, listing the allowed ones."""
+    """Raise on a non-mapping, then on unknown or missing keys (the policy loader's check)."""
     if not isinstance(found, dict):
         raise ValueError(f"{where}: expected a mapping with keys {', '.join(allowed)}")
-    unknown = sorted(map(str, set(found) - set(allowed)))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-    missing = [key for key in required if key not in found]
-    if missing:
-        raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
+    check_keys(where, found, allowed, required)
 
 
 def build_row(base: dict, overrides: dict, unset: Sequence[str]) -> dict:
