@@ -18,6 +18,7 @@ from engine.generate import GeneratedImage, SamplingSettings, generate
 from engine.load import LoadedModel, load_model
 from policies.engine import Decision, Policy, decide, load_policy
 from prompts.requests import PlannedImage
+from provenance.c2pa_sign import active_manifest_label
 from provenance.label import LabelledImage, label_image, load_or_create_signer
 from provenance.xmp import DIGITAL_SOURCE_TYPE
 from scoring import duplicates, technical
@@ -136,6 +137,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         ],
         threads=spec.put_threads,
     )
+    labelled = _as_stored(client, s3.bucket, puts, labelled)
 
     # 5. Build the manifest rows from the successful PUTs and stage them.
     created_at = dt.datetime.now(dt.timezone.utc)
@@ -147,6 +149,23 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     ]
     staging.write_rows(client, s3.bucket, stage_key, rows)
     return ShardOutcome(index=index, rows=rows, resumed=False)
+
+
+def _as_stored(client, bucket: str, puts, labelled: list[LabelledImage]) -> list[LabelledImage]:
+    """The labels of what is really stored: a re-signed image accepted as an earlier stored copy
+    (same pixels, another signature, e.g. after a crash between PUT and staging) keeps that copy's
+    C2PA manifest label, so its manifest row verifies against the bytes in S3."""
+    result = []
+    for put, item in zip(puts, labelled):
+        if put.sha256_hex == hashlib.sha256(item.png).hexdigest():
+            result.append(item)
+            continue
+        stored = client.get_object(Bucket=bucket, Key=put.key)["Body"].read()
+        if hashlib.sha256(stored).hexdigest() != put.sha256_hex:
+            raise RuntimeError(f"s3://{bucket}/{put.key} changed while this shard read it back")
+        label = active_manifest_label(stored) if item.c2pa_manifest_label is not None else None
+        result.append(LabelledImage(png=stored, c2pa_manifest_label=label))
+    return result
 
 
 def _pixel_identity(p: PlannedImage, g: GeneratedImage) -> str:

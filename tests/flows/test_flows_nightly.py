@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
 from catalog.sample import BAD_ROW_KINDS, SAMPLE_CATALOG_PATH, SAMPLE_GOOD_ROWS
@@ -150,18 +151,24 @@ def test_crash_after_images_before_staging_resumes_with_the_stored_signed_images
     params = _params(model_dir, limit=6, seed=11)
     first = nightly_campaign(params)
     images_before = {k: client.head_object(Bucket=s3.bucket, Key=k)["ETag"] for k in _keys(s3) if k.split("/")[0] in ("images", "review", "rejected")}
+    labels_before = {row["asset_id"]: row["c2pa_manifest_label"] for row in read_manifests(s3).to_pylist()}
     # The crash: nothing after the image PUTs survived.
     for key in _keys(s3):
         if key.split("/")[0] in ("staging", "manifests", "reports"):
             client.delete_object(Bucket=s3.bucket, Key=key)
 
     monkeypatch.setenv("CONCEPTS_HOME", str(tmp_path / "machine-b"))  # another signing key
-    again = nightly_campaign(params)
+    # Another process has no cached task results: the shards really run again and re-sign.
+    with temporary_settings({PREFECT_TASKS_REFRESH_CACHE: True}):
+        again = nightly_campaign(params)
     assert again["status"] == "committed" and again["run_id"] == first["run_id"]
     assert again["resumed_shards"] == 0 and again["images"] == 6 * VARIANTS
     images_after = {k: client.head_object(Bucket=s3.bucket, Key=k)["ETag"] for k in _keys(s3) if k.split("/")[0] in ("images", "review", "rejected")}
     assert images_after == images_before  # the stored images were kept, not replaced or duplicated
     assert again["verified"].startswith(f"{6 * VARIANTS}/{6 * VARIANTS} images verified")
+    # The rows name the stored signatures, not the fresh ones the rerun made and threw away.
+    labels_after = {row["asset_id"]: row["c2pa_manifest_label"] for row in read_manifests(s3).to_pylist()}
+    assert labels_after == labels_before and None not in labels_after.values()
 
 
 def _staged(s3) -> list[str]:
