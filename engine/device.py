@@ -30,15 +30,25 @@ def choose_placement(device: str = "auto", dtype: str = "auto", threads: int | N
         raise RuntimeError("device 'cuda' requested but torch sees no CUDA device")
     if dtype == "auto":
         dtype = "bfloat16" if device == "cuda" else "float32"
-    # One thread per worker by default: on the 2-core CI box two threads under contention
-    # ran up to 10x slower than one (FIELD-NOTES); CONCEPTS_TORCH_THREADS overrides.
+    # Every core this process may use: on an idle 2-core machine two threads made the nightly
+    # flow 1.45x faster than one, and under contention (with OMP_WAIT_POLICY=PASSIVE, which the
+    # Makefile and deployments set) they cost nothing (bench/threads.py, bench/RESULTS.md).
+    # CONCEPTS_TORCH_THREADS overrides, e.g. to split a machine between several workers.
     if threads is None:
-        threads = int(os.environ.get("CONCEPTS_TORCH_THREADS", "1"))
+        threads = int(os.environ.get("CONCEPTS_TORCH_THREADS") or usable_cpus())
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
     name = torch.cuda.get_device_name(0) if device == "cuda" else f"cpu x{threads} threads"
     return Placement(device=device, dtype=dtype, device_name=name, threads=threads)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which container CPU sets narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def torch_dtype(name: str):
