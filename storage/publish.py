@@ -33,12 +33,14 @@ PutItem = tuple[str, bytes, str, Mapping[str, str] | None]
 
 @dataclass(frozen=True)
 class PutResult:
-    """Outcome of one put_if_absent: the key, our digest, size, and whether this call created it."""
+    """Outcome of one put_if_absent: the key, the stored digest and size, whether this call created it,
+    and whether the stored object is another signing of the same content (accepted by identity)."""
 
     key: str
     sha256_hex: str
     bytes: int
     created: bool
+    by_identity: bool = False
 
 
 class ObjectConflictError(RuntimeError):
@@ -97,7 +99,7 @@ def put_if_absent(
             return PutResult(key=key, sha256_hex=sha256_hex, bytes=len(body), created=False)
         identity = (metadata or {}).get(IDENTITY_METADATA_KEY)
         if identity and stored and head.get("Metadata", {}).get(IDENTITY_METADATA_KEY) == identity:
-            return PutResult(key=key, sha256_hex=stored, bytes=int(head["ContentLength"]), created=False)
+            return PutResult(key=key, sha256_hex=stored, bytes=int(head["ContentLength"]), created=False, by_identity=True)
         raise ObjectConflictError(bucket, key, sha256_hex, stored)
     raise RuntimeError(f"s3://{bucket}/{key}: no stable answer after {_MAX_ATTEMPTS} attempts")
 

@@ -80,6 +80,7 @@ def test_same_identity_other_bytes_is_accepted_as_the_stored_object(s3: S3Settin
     first = put_if_absent(client, s3.bucket, "img", b"signed-once", "image/png", {IDENTITY_METADATA_KEY: "pixels-1"})
     again = put_if_absent(client, s3.bucket, "img", b"signed-again!", "image/png", {IDENTITY_METADATA_KEY: "pixels-1"})
     assert first.created and not again.created
+    assert again.by_identity and not first.by_identity
     assert again.sha256_hex == first.sha256_hex == hashlib.sha256(b"signed-once").hexdigest()
     assert again.bytes == len(b"signed-once")
     assert _get(client, s3.bucket, "img") == b"signed-once"
