@@ -1,7 +1,9 @@
 """The nightly campaign flow: catalog -> prompts -> images -> scores -> policy -> S3 -> manifest."""
 
+import hashlib
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pyarrow as pa
 from prefect import flow, get_run_logger
@@ -9,20 +11,26 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from catalog.content_digest import catalog_content_sha256
 from catalog.schema import catalog_row_hash
 from catalog.validate import CatalogRejectedError
 from engine.generate import SamplingSettings
-from engine.load import read_defaults
+from engine.load import read_defaults, weights_sha256
 from flows.params import NightlyParams, derive_run_id
 from flows.resources import default_catalog_uri, default_model_dir, s3_settings, scorer_models, signing_paths, trust_anchor_pem
+from policies.load import DEFAULT_POLICY_PATH
 from prompts.requests import plan_images, shard
+from provenance.verify import RunNotIntactError, not_intact_message
+from scoring.select import DEFAULT_SELECTION_PATH
+from scoring.thresholds import DEFAULT_THRESHOLDS_PATH
 from storage.keys import manifest_key, quarantine_key
+from storage.lease import LeaseKeeper
 from storage.local_s3 import ensure_bucket
 from storage.manifest import manifest_exists
 from storage.settings import boto3_client
 from tasks.catalog_tasks import read_catalog_task, validate_catalog_task, write_quarantine_task
 from tasks.manifest_tasks import commit_manifest_task, verify_run_task
-from tasks.report_tasks import publish_run_report_task, start_progress, update_progress
+from tasks.report_tasks import publish_run_report_task, report_from_manifest_task, start_progress, update_progress
 from tasks.shard_tasks import render_shard_task
 from worker.shard import RunSpec
 
@@ -32,77 +40,97 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
     """Turn catalog rows into labelled, scored, routed concept images and commit their manifest."""
     logger = get_run_logger()
 
-    # 1. Resolve the run: where data goes, which model, how it samples, and the run id.
+    # 1. Resolve where data goes and what the run depends on, by content: the model's weights
+    #    digest, the policy's and thresholds' digests, the sampler the model's defaults resolve to.
     s3 = s3_settings(params.bucket)
     ensure_bucket(s3)
+    client = boto3_client(s3)
     catalog_uri = params.catalog_uri or default_catalog_uri()
     model_dir = str(params.model_path or default_model_dir())
     sampling = _sampling(params, read_defaults(model_dir))
-    run_id = derive_run_id(params, {"catalog_uri": catalog_uri, "model_dir": model_dir, "sampling": sampling.__dict__})
+    weights = weights_sha256(Path(model_dir))
+
+    # 2. Read the catalog; the digest of the rows read (after filters) names the run, not the path.
+    table = read_catalog_task(catalog_uri, s3, params.limit, params.skus, params.categories)
+    run_id = derive_run_id(params, {
+        "catalog_sha256": catalog_content_sha256(table), "weights_sha256": weights, "sampling": sampling.__dict__,
+        **_config_digests(params.policy_file, params.thresholds_file), "scorer_models": repr(scorer_models()),
+    })
     run_date = params.run_date.isoformat()
     manifest = manifest_key(run_date, run_id)
     summary = {"run_id": run_id, "bucket": s3.bucket, "manifest_uri": f"s3://{s3.bucket}/{manifest}", "model_dir": model_dir}
-    if manifest_exists(boto3_client(s3), s3.bucket, manifest):
-        logger.info("run %s is already committed at %s; nothing to do", run_id, summary["manifest_uri"])
-        return {**summary, "status": "already_committed", "images": 0, "quarantined": 0}
 
-    # 2. Load and validate the catalog; bad rows are quarantined with reasons, not dropped.
-    table = read_catalog_task(catalog_uri, s3, params.limit, params.skus, params.categories)
-    try:
-        validation = validate_catalog_task(table, params.max_bad_fraction)
-    except CatalogRejectedError as error:
-        # Keep the evidence: the quarantine says row by row what to fix before the rerun.
-        uri = write_quarantine_task(s3, quarantine_key(run_date, run_id), error.result.quarantined)
-        logger.error("catalog rejected, nothing generated; quarantined rows with reasons at %s", uri)
-        raise
-    logger.info("catalog: %d rows checked, %d good, %d quarantined", validation.checked, validation.good.num_rows, validation.quarantined.num_rows)
+    # 3. Take the run's lease: a second process with the same run id stops here at once, not after
+    #    generating everything. The lease is renewed in the background and released at the end.
+    with LeaseKeeper(client, s3.bucket, run_id) as lease:
+        # 4. A committed run is never redone: it is verified again, and its report written if missing.
+        if manifest_exists(client, s3.bucket, manifest):
+            verified = _verify_or_fail(s3, run_id, manifest, summary["manifest_uri"])
+            logger.info("run %s is already committed at %s; %s", run_id, summary["manifest_uri"], verified["summary"])
+            summary.update(report_from_manifest_task(s3, summary["manifest_uri"]))
+            return {**summary, "status": "already_committed", "images": 0, "quarantined": 0, "verified": verified["summary"]}
 
-    # 3. Build prompts, seeds and asset ids; split into shards of whole SKUs.
-    planned, plan_errors = plan_images(
-        validation.good.to_pylist(), run_id=run_id, run_seed=params.seed,
-        variants_per_sku=params.variants_per_sku, row_hash=catalog_row_hash,
-    )
-    quarantined = _with_plan_errors(validation, plan_errors)
-    if quarantined.num_rows:
-        summary["quarantine_uri"] = write_quarantine_task(s3, quarantine_key(run_date, run_id), quarantined)
-    shards = shard(planned, params.skus_per_shard)
-    spec = RunSpec(
-        run_id=run_id, run_date=run_date, flow_run_id=flow_run.get_id(), catalog_uri=catalog_uri,
-        model_dir=model_dir, device=params.device, dtype="auto", sampling=sampling,
-        batch_size=params.batch_size, policy_path=params.policy_file, thresholds_path=params.thresholds_file,
-        **signing_paths(),
-        scorer_models=scorer_models(),
-    )
-    logger.info("run %s: %d images in %d shards (%s, %d steps, w=%.2f)", run_id, len(planned), len(shards), sampling.scheduler, sampling.steps, sampling.guidance_scale)
+        # 5. Validate the catalog; bad rows are quarantined with reasons, not dropped.
+        try:
+            validation = validate_catalog_task(table, params.max_bad_fraction)
+        except CatalogRejectedError as error:
+            # Keep the evidence: the quarantine says row by row what to fix before the rerun.
+            if error.result.quarantined.num_rows:
+                uri = write_quarantine_task(s3, quarantine_key(run_date, run_id), error.result.quarantined)
+                logger.error("catalog rejected, nothing generated; quarantined rows with reasons at %s", uri)
+            raise
+        logger.info("catalog: %d rows checked, %d good, %d quarantined", validation.checked, validation.good.num_rows, validation.quarantined.num_rows)
 
-    # 4. Generate, score, route and publish each shard (one task per shard, not per image).
-    futures = [render_shard_task.submit(spec, i, images, s3) for i, images in enumerate(shards)]
-    outcomes = []
-    progress = _progress_bar(len(planned))
-    progress_artifact, done = start_progress(len(planned)), 0
-    for future in as_completed(futures):
-        outcome = future.result()
-        outcomes.append(outcome)
-        decisions = Counter(row["decision"] for row in outcome.rows)
-        logger.info("shard %d %s: %d images %s", outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
-        progress.update(len(outcome.rows))
-        done += len(outcome.rows)
-        update_progress(progress_artifact, done, len(planned))
-    progress.close()
+        # 6. Build prompts, seeds and asset ids; split into shards of whole SKUs.
+        planned, plan_errors = plan_images(
+            validation.good.to_pylist(), run_id=run_id, run_seed=params.seed,
+            variants_per_sku=params.variants_per_sku, row_hash=catalog_row_hash,
+        )
+        quarantined = _with_plan_errors(validation, plan_errors)
+        if quarantined.num_rows:
+            summary["quarantine_uri"] = write_quarantine_task(s3, quarantine_key(run_date, run_id), quarantined)
+        shards = shard(planned, params.skus_per_shard)
+        spec = RunSpec(
+            run_id=run_id, run_date=run_date, flow_run_id=flow_run.get_id(), catalog_uri=catalog_uri,
+            model_dir=model_dir, weights_sha256=weights, device=params.device, dtype="auto", sampling=sampling,
+            batch_size=params.batch_size, policy_path=params.policy_file, thresholds_path=params.thresholds_file,
+            **signing_paths(),
+            scorer_models=scorer_models(),
+        )
+        logger.info("run %s: %d images in %d shards (%s, %d steps, w=%.2f)", run_id, len(planned), len(shards), sampling.scheduler, sampling.steps, sampling.guidance_scale)
 
-    # 5. Commit the manifest: written last, after every image it lists is stored.
-    rows = [row for outcome in sorted(outcomes, key=lambda o: o.index) for row in outcome.rows]
-    committed = commit_manifest_task(s3, manifest, rows)
-    decisions = Counter(row["decision"] for row in rows)
+        # 7. Generate, score, route and publish each shard (one task per shard, not per image). A shard
+        #    is skipped only when S3 holds its staged rows and every object they name.
+        futures = [render_shard_task.submit(spec, i, images, s3) for i, images in enumerate(shards)]
+        outcomes = []
+        progress = _progress_bar(len(planned))
+        progress_artifact, done = start_progress(len(planned)), 0
+        for future in as_completed(futures):
+            outcome = future.result()
+            outcomes.append(outcome)
+            decisions = Counter(row["decision"] for row in outcome.rows)
+            if outcome.stale:
+                logger.warning("shard %d: staged rows named %d missing or changed objects (first: %s); made it again", outcome.index, len(outcome.stale), outcome.stale[0])
+            logger.info("shard %d %s: %d images %s", outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
+            progress.update(len(outcome.rows))
+            done += len(outcome.rows)
+            update_progress(progress_artifact, done, len(planned))
+        progress.close()
 
-    # 6. Verify what was just published: re-download every image, check digest, XMP and C2PA.
-    verified = verify_run_task(s3, manifest, trust_anchor_pem())
-    if not verified["ok"]:
-        raise RuntimeError(f"run {run_id}: published images failed verification: {verified['summary']}; first: {verified['failures'][:3]}")
-    logger.info("run %s: %s", run_id, verified["summary"])
-    logger.info("run %s %s: %d images %s", run_id, "committed" if committed else "was already committed", len(rows), dict(decisions))
+        # 8. Commit the manifest: written last, after every image it lists is stored, and only while
+        #    this process still holds the run.
+        lease.check()
+        rows = [row for outcome in sorted(outcomes, key=lambda o: o.index) for row in outcome.rows]
+        committed = commit_manifest_task(s3, manifest, rows)
+        decisions = Counter(row["decision"] for row in rows)
 
-    # 7. Report: contact sheet beside the manifest; decision/score tables and a 15-minute link as artifacts.
+        # 9. Verify what was just published: re-download every image, check bucket, digest, XMP and C2PA.
+        verified = _verify_or_fail(s3, run_id, manifest, summary["manifest_uri"])
+        logger.info("run %s: %s", run_id, verified["summary"])
+        logger.info("run %s %s: %d images %s", run_id, "committed" if committed else "was already committed", len(rows), dict(decisions))
+
+    # 10. Report: contact sheet beside the manifest; decision/score tables and a 15-minute link as artifacts.
+    #     A report that fails here is written by the next rerun (step 4), so a commit never lacks one for good.
     summary.update(publish_run_report_task(s3, run_date, run_id, rows, {}, summary["manifest_uri"]))
     return {
         **summary,
@@ -110,12 +138,31 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         "images": len(rows),
         "shards": len(shards),
         "resumed_shards": sum(outcome.resumed for outcome in outcomes),
+        "remade_shards": sum(bool(outcome.stale) for outcome in outcomes),
         "decisions": dict(decisions),
         "quarantined": quarantined.num_rows,
         "images_prefix": f"s3://{s3.bucket}/images/run={run_id}/",
         "review_prefix": f"s3://{s3.bucket}/review/run={run_id}/",
         "verified": verified["summary"],
     }
+
+
+def _verify_or_fail(s3, run_id: str, manifest: str, manifest_uri: str) -> dict:
+    """Verify every image the committed manifest names; a run that does not verify fails loudly."""
+    verified = verify_run_task(s3, manifest, trust_anchor_pem())
+    if not verified["ok"]:
+        raise RunNotIntactError(not_intact_message(run_id, manifest_uri, verified["summary"], verified["failures"]))
+    return verified
+
+
+def _config_digests(policy_file: str | None, thresholds_file: str | None) -> dict:
+    """SHA-256 of the files that decide where images go: policy, thresholds, selection (packaged defaults when None)."""
+    files = {
+        "policy_sha256": Path(policy_file) if policy_file else DEFAULT_POLICY_PATH,
+        "thresholds_sha256": Path(thresholds_file) if thresholds_file else DEFAULT_THRESHOLDS_PATH,
+        "selection_sha256": DEFAULT_SELECTION_PATH,
+    }
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
 
 
 def _sampling(params: NightlyParams, defaults: dict) -> SamplingSettings:

@@ -60,13 +60,24 @@ class NightlyParams(BaseModel):
         return value
 
 
-# Parameters that cannot change any image or decision are left out of the run id, so a
-# rerun with another batch size or shard size resumes the same run.
-_NOT_IN_RUN_ID = {"batch_size", "skus_per_shard", "max_bad_fraction", "bucket", "device", "run_id"}
+# Parameters left out of the run id. Some cannot change any image or decision (batch size,
+# shard size, bucket, device), so a rerun with another batch size resumes the same run. The
+# others name inputs by path or by filter (catalog, model, policy, thresholds; limit, skus,
+# categories): the run id covers what those resolve to instead — the digest of the catalog rows
+# read after filtering, the weights' digest, the policy's and thresholds' digests — so an edited
+# file makes a new run and the same content under another path is the same run.
+_NOT_IN_RUN_ID = {
+    "batch_size", "skus_per_shard", "max_bad_fraction", "bucket", "device", "run_id",
+    "catalog_uri", "model_path", "policy_file", "thresholds_file", "limit", "skus", "categories",
+}
 
 
 def derive_run_id(params: NightlyParams, resolved: dict) -> str:
-    """A run id stable across reruns of the same inputs: "<run_date>-<12 hex of their hash>"."""
+    """A run id stable across reruns of the same inputs: "<run_date>-<12 hex of their hash>".
+
+    resolved: the content the run depends on, by digest (catalog rows, weights, policy,
+    thresholds, selection) and the sampling settings the model's defaults resolved to.
+    """
     if params.run_id:
         return params.run_id
     fingerprint = params.model_dump(mode="json", exclude=_NOT_IN_RUN_ID)

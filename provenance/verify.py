@@ -103,7 +103,7 @@ def verify_run(
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="verify") as pool:
         for start in range(0, len(stored), _CHUNK):
             chunk = stored[start : start + _CHUNK]
-            bodies = pool.map(lambda row: _download(client, row["s3_uri"]), chunk)
+            bodies = pool.map(lambda row: _download(client, row["s3_uri"], bucket), chunk)
             checks.extend(
                 check_image(row, body, context=context, require_trusted=trust_anchor_pem is not None, require_c2pa=require_c2pa)
                 for row, body in zip(chunk, bodies)
@@ -117,7 +117,8 @@ def check_image(
     """Check one downloaded image (or its download error) against its manifest row."""
     problems: list[str] = []
     if isinstance(body, Exception):
-        return ImageCheck(row["asset_id"], row["s3_uri"], False, False, None, False, (f"download failed: {body}",))
+        problem = str(body) if isinstance(body, ObjectMissingError) else f"download failed: {body}"
+        return ImageCheck(row["asset_id"], row["s3_uri"], False, False, None, False, (problem,))
     sha256_ok = hashlib.sha256(body).hexdigest() == row.get("sha256") and len(body) == row.get("bytes")
     if not sha256_ok:
         problems.append(f"sha256/bytes differ from the manifest ({row.get('sha256')}, {row.get('bytes')} bytes)")
@@ -155,10 +156,24 @@ def _find_manifest(settings: S3Settings, run_id: str) -> str:
     return found[0]
 
 
-def _download(client, s3_uri: str) -> bytes | Exception:
+class ObjectMissingError(LookupError):
+    """The object a manifest row names is not where the row says, or not in the manifest's bucket."""
+
+
+def _download(client, s3_uri: str, manifest_bucket: str) -> bytes | Exception:
+    from botocore.exceptions import ClientError
+
     bucket, key = split_s3_uri(s3_uri)
+    if bucket != manifest_bucket:
+        # A manifest vouches only for its own bucket: an image that lives elsewhere can be
+        # deleted or replaced by whoever owns that bucket, and readers of this one never see it.
+        return ObjectMissingError(f"stored in bucket {bucket!r}, not in the manifest's bucket {manifest_bucket!r}")
     try:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return ObjectMissingError("object is missing")
+        return error
     except Exception as error:  # reported per image, never hidden
         return error
 
@@ -203,3 +218,17 @@ def _c2pa(body: bytes, context) -> tuple[str, str | None, bool]:
         for action in assertion.get("data", {}).get("actions", [])
     )
     return state, label, created
+
+
+class RunNotIntactError(RuntimeError):
+    """A committed run's manifest names images that are missing or changed in S3."""
+
+
+def not_intact_message(run_id: str, manifest_uri: str, summary: str, failures: list[dict]) -> str:
+    """One paragraph: what is missing, and how to regenerate it."""
+    first = "; ".join(f"{f['s3_uri']}: {', '.join(f['problems'])}" for f in failures[:3])
+    return (
+        f"run {run_id} is committed but its images do not all verify ({summary}); first: {first}. "
+        f"A manifest is never rewritten in place: to regenerate, delete {manifest_uri} and rerun the same "
+        f"command (shards whose images are intact are kept, the rest are made again)"
+    )

@@ -77,11 +77,13 @@ FIELD_DOCS: dict[str, str] = {
     "selection_composite": "Selection composite in [0, 1] (scoring/selection.yaml); NaN when not computable.",
     "drop_reason": "Why selection dropped the candidate; null when kept.",
     "policy_inputs": "JSON object of the exact row the review policy judged (read by `policy explain`).",
+    "request_sha256": "SHA-256 hex of what was asked of the model (engine.request_identity): prompts, seed, sampler, weights.",
 }
 
 # Columns added after v1: nullable, and rows_to_table fills them with null when a row omits them.
 ADDED_COLUMNS: tuple[str, ...] = (
     "c2pa_manifest_label", "category", "kept", "selection_rank", "selection_composite", "drop_reason", "policy_inputs",
+    "request_sha256",
 )
 _NULLABLE = {"flow_run_id", "s3_uri", "sha256", "bytes", "phash", *ADDED_COLUMNS}
 _TYPES: dict[str, pa.DataType] = {
@@ -135,6 +137,7 @@ _TYPES: dict[str, pa.DataType] = {
     "selection_composite": pa.float64(),
     "drop_reason": pa.string(),
     "policy_inputs": pa.string(),
+    "request_sha256": pa.string(),
 }
 
 MANIFEST_SCHEMA: pa.Schema = pa.schema(

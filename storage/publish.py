@@ -133,6 +133,12 @@ def stored_sha256(client, bucket: str, key: str) -> str | None:
     return None if head is None else _head_sha256(head)
 
 
+def stored_object(client, bucket: str, key: str) -> tuple[str, int] | None:
+    """(hex SHA-256, size in bytes) of the stored object; None if absent. The digest is "" when unknown."""
+    head = _head(client, bucket, key)
+    return None if head is None else (_head_sha256(head), int(head["ContentLength"]))
+
+
 def _head(client, bucket: str, key: str) -> dict | None:
     """HEAD with checksums, or None when the object does not exist."""
     from botocore.exceptions import ClientError

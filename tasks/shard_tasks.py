@@ -2,18 +2,11 @@
 
 from botocore.exceptions import BotoCoreError, ClientError
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from prompts.requests import PlannedImage
 from storage.settings import S3Settings
-from storage.staging import shard_key
 from worker.shard import RunSpec, ShardOutcome, process_shard
-
-
-def _shard_cache_key(context, parameters) -> str:
-    # The run id and the shard's exact asset ids: a rerun of the same run skips finished shards.
-    spec: RunSpec = parameters["spec"]
-    planned: list[PlannedImage] = parameters["planned"]
-    return shard_key(spec.run_id, parameters["index"], [p.request.asset_id for p in planned])
 
 
 def _retry_on_io(task, task_run, state) -> bool:
@@ -31,11 +24,13 @@ def _retry_on_io(task, task_run, state) -> bool:
     retries=2,
     retry_delay_seconds=[5, 30],
     retry_condition_fn=_retry_on_io,
-    cache_key_fn=_shard_cache_key,
-    persist_result=True,
-    # No timeout_seconds: a synchronous task on the thread pool cannot be interrupted (Prefect
-    # docs; FIELD-NOTES), so a timeout would only warn. A stuck generation is bounded by the
-    # deployment's job timeout and its process is what gets stopped.
+    # No result cache: S3 alone says whether a shard is done (its staged rows and every object
+    # they name, checked by process_shard). A local cache once returned a shard whose objects a
+    # cleanup had deleted, or that lived in another bucket, and the manifest named missing images.
+    cache_policy=NO_CACHE,
+    # No timeout_seconds: a synchronous task on Prefect's thread pool cannot be interrupted by its
+    # timeout (Prefect's docs say so), so a timeout would only warn. A stuck generation is bounded
+    # by the deployment's job timeout, and its process is what gets stopped.
     task_run_name="shard-{index}",
 )
 def render_shard_task(spec: RunSpec, index: int, planned: list[PlannedImage], s3: S3Settings) -> ShardOutcome:

@@ -16,6 +16,7 @@ import numpy as np
 from engine.device import choose_placement
 from engine.generate import GeneratedImage, SamplingSettings, generate
 from engine.load import LoadedModel, load_model
+from engine.request_identity import request_sha256
 from policies.engine import Decision, Policy, decide, load_policy
 from prompts.requests import PlannedImage
 from provenance.c2pa_sign import active_manifest_label
@@ -46,6 +47,7 @@ class RunSpec:
     flow_run_id: str | None
     catalog_uri: str
     model_dir: str
+    weights_sha256: str  # of the weights the run was planned with; part of every image's request identity
     device: str
     dtype: str
     sampling: SamplingSettings
@@ -67,19 +69,31 @@ class ShardOutcome:
     index: int
     rows: list[dict]
     resumed: bool
+    stale: tuple[str, ...] = ()  # why earlier staged rows were not trusted (their objects were gone or changed)
 
 
 def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3: S3Settings) -> ShardOutcome:
-    """Make, judge and publish one shard's images, or return its rows staged by an earlier attempt."""
+    """Make, judge and publish one shard's images, or return its rows when S3 confirms an earlier attempt finished it."""
     client = boto3_client(s3)
-    stage_key = staging.shard_key(spec.run_id, index, [p.request.asset_id for p in planned])
-    # 0. A shard staged by an earlier (crashed or repeated) attempt is done: reuse its rows.
+    stage_key = staging.shard_key(spec.run_id, index, image_identities(spec, planned))
+    # 0. A shard is done only when S3 says so: its staged rows AND every object they name, with the
+    #    digests they name. Rows whose objects are gone (deleted, cleaned up, another bucket) are
+    #    discarded and the shard is made again.
     staged = staging.read_rows(client, s3.bucket, stage_key)
+    stale: list[str] = []
     if staged is not None:
-        return ShardOutcome(index=index, rows=staged, resumed=True)
+        stale = staging.missing_objects(client, s3.bucket, staged)
+        if not stale:
+            return ShardOutcome(index=index, rows=staged, resumed=True)
+        staging.discard(client, s3.bucket, stage_key)
 
     # 1. Generate (the pipeline is loaded once per worker process and reused).
     model = load_model(spec.model_dir, choose_placement(spec.device, spec.dtype))
+    if model.weights_sha256 != spec.weights_sha256:
+        raise RuntimeError(
+            f"the weights in {spec.model_dir} changed during run {spec.run_id} (sha256 {model.weights_sha256[:12]}, "
+            f"the run was planned with {spec.weights_sha256[:12]}); rerun: the new weights make a new run"
+        )
     generated = generate(model, [p.request for p in planned], spec.sampling, spec.batch_size)
 
     # 2. Score while the pixels are in memory.
@@ -148,7 +162,12 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         in zip(planned, generated, tech_scores, judged, puts, hashes, selections, policy_rows, labelled)
     ]
     staging.write_rows(client, s3.bucket, stage_key, rows)
-    return ShardOutcome(index=index, rows=rows, resumed=False)
+    return ShardOutcome(index=index, rows=rows, resumed=False, stale=tuple(stale))
+
+
+def image_identities(spec: RunSpec, planned: Sequence[PlannedImage]) -> list[str]:
+    """"<asset_id>:<request_sha256>" per image: where it goes and exactly what was asked of the model."""
+    return [f"{p.request.asset_id}:{request_sha256(p.request, spec.sampling, spec.weights_sha256)}" for p in planned]
 
 
 def _as_stored(client, bucket: str, puts, labelled: list[LabelledImage]) -> list[LabelledImage]:
@@ -285,6 +304,7 @@ def _manifest_row(
         "created_at": created_at,
         "c2pa_manifest_label": labelled.c2pa_manifest_label,
         "category": p.attributes.get("category"),
+        "request_sha256": request_sha256(p.request, spec.sampling, model.weights_sha256),
     }
 
 
