@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from catalog.canonical import vocabulary_reason
 from catalog.schema import CATALOG_SCHEMA, TEXT_LIMITS
 from catalog.vocabulary import ASSET_TYPES, CATEGORIES, COLORS, LOCALES, MATERIALS_BY_CATEGORY
 
@@ -25,7 +26,7 @@ SAMPLE_SEED = 0
 BAD_ROW_KINDS: dict[str, str] = {
     "null_sku": "expect_column_values_to_not_be_null(sku)",
     "duplicate_sku": "expect_column_values_to_be_unique(sku)",
-    "unknown_category": "expect_column_values_to_be_in_set(category)",
+    "unknown_category": vocabulary_reason("category"),
     "unknown_asset_type": "expect_column_values_to_be_in_set(asset_type)",
     "title_too_long": "expect_column_value_lengths_to_be_between(title)",
     "null_claims_real_sku": "expect_column_values_to_not_be_null(claims_real_sku)",

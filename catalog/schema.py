@@ -37,7 +37,12 @@ CATALOG_SCHEMA: pa.Schema = pa.schema(
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(CATALOG_SCHEMA.names)
 NULLABLE_COLUMNS: tuple[str, ...] = ("brand", "description")
 
-# Longest text (in characters) a column may hold; prompt slots are 24, see prompts/templates.py.
+# Reader-added column (list<string>, null when fine): why a row's raw text could not be read,
+# e.g. "title is not valid UTF-8". The dunder name keeps it apart from any catalog column;
+# catalog.validate turns it into quarantine reasons and drops it.
+READ_PROBLEMS_COLUMN = "__catalog_read_problems__"
+
+# Longest text (in characters) a column may hold.
 TEXT_LIMITS: dict[str, int] = {
     "sku": 64,
     "title": 200,
@@ -52,9 +57,10 @@ TEXT_LIMITS: dict[str, int] = {
 COLUMN_DOCS: dict[str, str] = {
     "sku": "string, non-null, unique, 1-64 characters: the retailer's stock-keeping unit.",
     "title": "string, non-null, 1-200 characters: the product name shown to shoppers.",
-    "category": "string, non-null, one of catalog.vocabulary.CATEGORIES (at most 24 characters).",
-    "color": "string, non-null, 1-24 characters: the product colour, ideally one of catalog.vocabulary.COLORS.",
-    "material": "string, non-null, at most 24 characters: ideally one of catalog.vocabulary.MATERIALS.",
+    "category": "string, non-null, one of catalog.vocabulary.CATEGORIES or a listed synonym (at most 24 characters).",
+    "color": "string, non-null, 1-24 characters: one of catalog.vocabulary.COLORS or a listed synonym (navy -> blue).",
+    "material": "string, non-null, at most 24 characters: empty, or one of catalog.vocabulary.MATERIALS or a listed "
+    "synonym (oak -> wood).",
     "brand": "string, nullable, at most 80 characters: the brand name (never sent to the model).",
     "description": "string, nullable, at most 2000 characters: free marketing text (never sent to the model).",
     "asset_type": "string, non-null, one of catalog.vocabulary.ASSET_TYPES: which concept image to make.",

@@ -181,13 +181,27 @@ def catalog_validate(
     max_bad_fraction: float = typer.Option(0.05, help="Fail when more rows than this are bad"),
 ) -> None:
     """Validate a catalog and print the quarantined rows with their reasons."""
-    from catalog.reader import read_catalog
-    from catalog.validate import validate_catalog
+    from catalog.reader import CatalogFormatError, read_catalog
+    from catalog.schema import CatalogSchemaError
+    from catalog.validate import CatalogRejectedError, validate_catalog
 
-    result = validate_catalog(read_catalog(uri), max_bad_fraction=max_bad_fraction)
+    try:
+        result = validate_catalog(read_catalog(uri), max_bad_fraction=max_bad_fraction)
+    except CatalogRejectedError as error:
+        result, failure = error.result, str(error)
+    except (CatalogFormatError, CatalogSchemaError, FileNotFoundError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1)
+    else:
+        failure = None
     typer.echo(f"{result.checked} rows checked, {result.good.num_rows} good, {result.quarantined.num_rows} quarantined")
+    # json.dumps escapes every non-ASCII character, so a bidi or control character in a
+    # quarantined sku is shown as \u202e instead of rearranging or driving the terminal.
     for row in result.quarantined.select(["row_index", "sku", "reasons"]).to_pylist():
         typer.echo(json.dumps(row, default=str))
+    if failure is not None:
+        typer.echo(f"error: {failure}", err=True)
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
-"""One prompt template per asset type; catalog fields only ever fill its slots."""
+"""One prompt template per asset type; only controlled vocabulary words ever fill its slots.
+
+Catalog text is untrusted: `catalog.validate` maps category, colour and material to
+vocabulary words (synonyms included) and quarantines anything else. `build_prompt` checks
+again and refuses any other value, so free text ("red (logo:1.9) [nsfw]") can never reach
+the model even if a caller skips validation.
+"""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from catalog.vocabulary import ASSET_TYPES, BACKGROUND_BY_ASSET_TYPE
-from prompts.sanitize import clean_slot
+from catalog.vocabulary import ASSET_TYPES, BACKGROUND_BY_ASSET_TYPE, OPTIONAL_SLOTS, SLOT_WORDS
 
 TEMPLATE_VERSION = "v1"
-
-# Slot name -> longest text a catalog value may put into it.
-SLOT_LIMITS: dict[str, int] = {"color": 24, "material": 24, "category": 24}
 
 # How each scene is said in a prompt. The embedded model learned these exact phrases.
 SCENE_PHRASES: dict[str, str] = {
@@ -41,15 +43,23 @@ class Prompt:
     background: str
 
 
+def _slot_word(row: Mapping[str, object], slot: str) -> str:
+    """The row's vocabulary word for `slot` ('' for an empty optional slot); raise on anything else."""
+    value = row.get(slot)
+    if slot in OPTIONAL_SLOTS and value in (None, ""):
+        return ""
+    if value not in SLOT_WORDS[slot]:
+        shown = ascii(value) if len(str(value)) <= 40 else ascii(str(value)[:40]) + "..."
+        raise ValueError(f"{slot} {shown} is not a vocabulary word; allowed: {', '.join(SLOT_WORDS[slot])}")
+    return str(value)
+
+
 def build_prompt(row: Mapping[str, object]) -> Prompt:
-    """Fill the asset type's template from a catalog row; raise on an unknown asset type."""
+    """Fill the asset type's template from a catalog row; raise on an unknown asset type or a non-vocabulary slot."""
     asset_type = row.get("asset_type")
     if asset_type not in TEMPLATES:
         raise ValueError(f"unknown asset_type {asset_type!r}; allowed: {', '.join(ASSET_TYPES)}")
-    slots = {name: clean_slot(row.get(name), limit) for name, limit in SLOT_LIMITS.items()}
-    missing = [name for name in ("category", "color") if not slots[name]]
-    if missing:
-        raise ValueError(f"prompt slot(s) empty after cleaning: {', '.join(missing)}")
+    slots = {slot: _slot_word(row, slot) for slot in SLOT_WORDS}
     background = BACKGROUND_BY_ASSET_TYPE[asset_type]
     text = TEMPLATES[asset_type].format(scene=SCENE_PHRASES[background], **slots)
     text = " ".join(text.split())  # an empty material slot leaves a double space
