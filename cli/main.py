@@ -1,20 +1,31 @@
 """Command line: `catalog-concepts demo | run | s3 ... | catalog ...` (see --help)."""
 
+import contextlib
 import json
+import logging
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from cli.failure_group import OneLineFailureGroup
+from cli.local_prefect import start_local_api, stop_local_api
+from cli.run_log import open_command_log, route_prefect_logs
+
 app = typer.Typer(
     help=(
         "catalog-concepts: product catalog -> governed, labelled AI concept images.\n\n"
         "Start with `catalog-concepts demo`: it starts the embedded S3, runs the nightly flow over "
-        "the shipped sample catalog with the shipped model, and prints where everything landed."
+        "the shipped sample catalog with the shipped model, and prints where everything landed.\n\n"
+        "A failing command prints one line (what is wrong, where its log is) and exits 1; "
+        "--debug (or CONCEPTS_DEBUG=1) prints the full traceback too."
     ),
     no_args_is_help=True,
     add_completion=False,
+    cls=OneLineFailureGroup,
 )
 s3_app = typer.Typer(help="The embedded S3 server (SeaweedFS on 127.0.0.1).", no_args_is_help=True)
 catalog_app = typer.Typer(help="Make and check catalogs.", no_args_is_help=True)
@@ -40,6 +51,16 @@ _register_sub_apps()
 DEMO_BUCKET = "concepts"
 
 
+@app.callback()
+def main_options(
+    debug: bool = typer.Option(
+        False, "--debug", envvar="CONCEPTS_DEBUG",
+        help="On failure print the full traceback, and show Prefect's tracebacks on the console",
+    ),
+) -> None:
+    """Options for every command (give them before the command's name)."""
+
+
 def _quiet_prefect_home() -> None:
     """Keep Prefect's local database in our state folder unless the user chose one."""
     from flows.resources import state_dir
@@ -49,6 +70,43 @@ def _quiet_prefect_home() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+@contextlib.contextmanager
+def _prefect_for_flow_run(command: str, ctx: typer.Context) -> Iterator[None]:
+    """Prefect for a flow run in this process: logs to this run's log file, and a local API unless PREFECT_API_URL is set."""
+    _quiet_prefect_home()
+    log_path = open_command_log(command)
+    route_prefect_logs(log_path, debug=bool(ctx.find_root().params.get("debug")))
+    typer.echo(f"log: {log_path}")
+    # Prefect fixes its settings when first imported: a process that already imported it
+    # (an embedding program, a test harness) keeps the API it chose.
+    if os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules:
+        yield
+        return
+    api = start_local_api(Path(os.environ["PREFECT_HOME"]), log_path)
+    os.environ["PREFECT_API_URL"] = api.api_url
+    try:
+        yield
+    finally:
+        try:
+            _drain_prefect_client()
+        finally:
+            stop_local_api(api)
+            os.environ.pop("PREFECT_API_URL", None)
+
+
+def _drain_prefect_client() -> None:
+    """Send this process's queued Prefect logs and events before its API stops (else exit retries for minutes)."""
+    if "prefect" not in sys.modules:
+        return
+    from flows.stack import drain_client_workers
+
+    try:
+        drain_client_workers()
+    except Exception:
+        # The run's own outcome matters more than its last log lines reaching the API.
+        logging.getLogger(__name__).warning("could not flush Prefect logs to the local API", exc_info=True)
 
 
 def _use_embedded_s3(bucket: str) -> None:
@@ -81,22 +139,24 @@ def _print_summary(summary: dict) -> None:
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     limit: Optional[int] = typer.Option(None, help="At most this many SKUs of the sample catalog"),
     variants: int = typer.Option(2, help="Candidate images per SKU"),
 ) -> None:
     """Run the nightly flow on embedded defaults: local S3, shipped sample catalog, shipped model."""
-    _quiet_prefect_home()
-    _use_embedded_s3(DEMO_BUCKET)
-    from flows.params import NightlyParams
+    with _prefect_for_flow_run("demo", ctx):
+        _use_embedded_s3(DEMO_BUCKET)
+        from flows.params import NightlyParams
 
-    # The shipped sample holds 10 deliberately bad rows among 58 (17%), to show quarantine at work;
-    # production runs keep the 5% default.
-    typer.echo("demo: the sample catalog has 10 deliberately bad rows; allowing up to 25% bad rows")
-    _print_summary(_run(NightlyParams(limit=limit, variants_per_sku=variants, max_bad_fraction=0.25)))
+        # The shipped sample holds 10 deliberately bad rows among 58 (17%), to show quarantine at work;
+        # production runs keep the 5% default.
+        typer.echo("demo: the sample catalog has 10 deliberately bad rows; allowing up to 25% bad rows")
+        _print_summary(_run(NightlyParams(limit=limit, variants_per_sku=variants, max_bad_fraction=0.25)))
 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     catalog: Optional[str] = typer.Option(None, help="Catalog Parquet: path or s3:// URI (default: shipped sample)"),
     run_date: Optional[str] = typer.Option(None, help="YYYY-MM-DD (default: today, UTC)"),
     limit: Optional[int] = typer.Option(None, help="At most this many SKUs"),
@@ -116,21 +176,21 @@ def run(
     bucket: str = typer.Option(DEMO_BUCKET, help="Bucket when --embedded-s3 is used"),
 ) -> None:
     """Run the nightly flow with explicit parameters against the configured S3 (CONCEPTS_S3_ENDPOINT/BUCKET)."""
-    _quiet_prefect_home()
-    if embedded_s3:
-        _use_embedded_s3(bucket)
-    import datetime as dt
+    with _prefect_for_flow_run("run", ctx):
+        if embedded_s3:
+            _use_embedded_s3(bucket)
+        import datetime as dt
 
-    from flows.params import NightlyParams
+        from flows.params import NightlyParams
 
-    params = NightlyParams(
-        **({"run_date": dt.date.fromisoformat(run_date)} if run_date else {}),
-        catalog_uri=catalog, limit=limit, categories=category or None, skus=sku or None,
-        variants_per_sku=variants, model_path=model, scheduler=scheduler, steps=steps,
-        guidance_scale=guidance, seed=seed, batch_size=batch_size, policy_file=policy,
-        skus_per_shard=skus_per_shard, max_bad_fraction=max_bad_fraction,
-    )
-    _print_summary(_run(params))
+        params = NightlyParams(
+            **({"run_date": dt.date.fromisoformat(run_date)} if run_date else {}),
+            catalog_uri=catalog, limit=limit, categories=category or None, skus=sku or None,
+            variants_per_sku=variants, model_path=model, scheduler=scheduler, steps=steps,
+            guidance_scale=guidance, seed=seed, batch_size=batch_size, policy_file=policy,
+            skus_per_shard=skus_per_shard, max_bad_fraction=max_bad_fraction,
+        )
+        _print_summary(_run(params))
 
 
 @s3_app.command("start")

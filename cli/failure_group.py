@@ -1,0 +1,41 @@
+"""The root command group: a failing command prints one line and exits 1; --debug adds the traceback."""
+
+import sys
+import traceback
+from pathlib import Path
+
+import typer
+from typer.core import TyperGroup
+
+from cli.failure_message import describe_failure
+from cli.run_log import command_log, open_command_log
+
+FAILURE_EXIT_CODE = 1
+
+
+class OneLineFailureGroup(TyperGroup):
+    """Runs the chosen command; any exception it raises becomes one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: typer.Context):
+        """Invoke the command, turning an unexpected exception into the one-line report."""
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # exit codes, Ctrl-C and usage errors: click already reports those
+        except Exception as error:
+            log_path = save_traceback(error, ctx.invoked_subcommand or "command")
+            if ctx.params.get("debug"):
+                traceback.print_exception(error, file=sys.stderr)
+            typer.echo(describe_failure(error, log_path), err=True)
+            raise typer.Exit(FAILURE_EXIT_CODE) from error
+
+
+def save_traceback(error: BaseException, command: str) -> Path | None:
+    """Append the full traceback to this command's log (opened now if the command had none)."""
+    try:
+        path = command_log() or open_command_log(command)
+        with open(path, "a", encoding="utf-8") as log:
+            log.write("".join(traceback.format_exception(error)))
+        return path
+    except OSError:
+        return None  # a full or read-only disk: the one line still tells what failed
