@@ -2,7 +2,8 @@
 
 Bad rows come after the `n` good rows, cycling through `BAD_ROW_KINDS`: row `n + k`
 is of kind `BAD_ROW_KINDS[k % len(BAD_ROW_KINDS)]`, and each kind breaks exactly one
-expectation of `catalog.validate`, so its quarantine reason is known in advance.
+rule of `catalog.validate`, so its quarantine reason is known in advance. Hostile rows
+(twin SKUs, control characters, invalid UTF-8, ...) are in `catalog.hostile_sample`.
 """
 
 import random

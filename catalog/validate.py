@@ -243,6 +243,13 @@ def validate_catalog(table: pa.Table, *, max_bad_fraction: float = 0.05) -> Vali
     table, read_problems = _read_problems(table)
     check_catalog_schema(table.schema)
     table = conform_to_schema(table)
+    try:
+        table.validate(full=True)  # checks UTF-8 in C++; catalog.reader already escaped what was not
+    except pa.ArrowInvalid as error:
+        raise ValueError(
+            f"catalog table holds text that is not UTF-8 ({error}); read it with catalog.reader.read_catalog, "
+            f"which quarantines such rows instead"
+        ) from error
 
     canonical = canonicalise(table)
     reasons_by_row = _reasons_by_row(table, canonical, read_problems)

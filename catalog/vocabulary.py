@@ -1,7 +1,9 @@
 """The closed vocabulary shared by the catalog, the prompt builder and the embedded model.
 
 The embedded model is trained on captions built from exactly these words, so a
-catalog that stays inside them gets images the model can actually draw.
+catalog that stays inside them gets images the model can actually draw. A catalog may
+also use the synonyms listed below (case and surrounding whitespace do not matter):
+validation maps them to their word, and quarantines any other value.
 """
 
 CATEGORIES: tuple[str, ...] = ("table", "chair", "lamp", "sofa", "mug", "shoe", "shirt", "bag")

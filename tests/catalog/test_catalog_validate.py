@@ -217,3 +217,11 @@ def test_a_user_column_cannot_pose_as_read_problems():
     table = make_sample_catalog(2).append_column(READ_PROBLEMS_COLUMN, pa.array(["x", "y"]))
     with pytest.raises(ValueError, match="is reserved for catalog.reader"):
         validate_catalog(table)
+
+
+def test_a_table_with_unchecked_bytes_is_refused_not_crashed():
+    table = make_sample_catalog(2)
+    raw = pa.array([b"Oslo \xff", b"Oslo"], pa.binary())
+    table = table.set_column(1, "title", pa.Array.from_buffers(pa.string(), 2, raw.buffers()))
+    with pytest.raises(ValueError, match="not UTF-8.*read it with catalog.reader.read_catalog"):
+        validate_catalog(table)
