@@ -1,8 +1,22 @@
-"""The embedded S3: one SeaweedFS `weed mini` process on loopback, on free ports.
+"""The embedded S3: one SeaweedFS `weed mini` process on loopback, on free ports, locked down.
 
 Each instance owns a data directory holding its objects, its log (weed.log), its
-pid file (weed.pid) and its key pair (credentials.json), so a test session and a
+pid file (weed.pid), its key pair (credentials.json) and its security.toml with the
+JWT keys and gRPC certificates (storage/seaweed_security.py), so a test session and a
 demo can each run one side by side, and the CLI can find and reuse a running one.
+
+Only the S3 API, with those keys, reaches objects. weed mini still opens master,
+volume, filer, S3-gRPC and admin listeners on loopback; they are locked as follows:
+- WebDAV and the admin UI are off (-webdav=false, -admin.ui=false); Iceberg and Lance get port 0.
+- -disableHttp removes the filer's HTTP API and the master's HTTP API (/dir/assign,
+  /dir/lookup, /col/delete, /vol/*): anonymous callers get 404. The master's status page,
+  /cluster/status and static files still answer: read-only, no object names or contents.
+- The volume server reads and writes only with a JWT signed by the [jwt.signing] keys;
+  its /status and /healthz still answer (disk usage, volume ids and bucket names).
+- Every gRPC listener (master, volume, filer, S3, admin; TCP and the /tmp unix sockets)
+  demands a client certificate signed by this data dir's own CA.
+- The admin HTTP port must stay (the maintenance worker waits for its /health): with the
+  UI off it serves /health and /metrics only.
 """
 
 from __future__ import annotations
@@ -23,14 +37,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storage.seaweed_security import ensure_security_config, system_config_files
 from storage.settings import S3Settings, boto3_client
 
 HOST = "127.0.0.1"
 LOG_FILE = "weed.log"
 PID_FILE = "weed.pid"
 CREDENTIALS_FILE = "credentials.json"
-START_TIMEOUT_S = 60.0  # ~1 s when idle (FIELD-NOTES); the 2-core CI box can be much busier
-STOP_TIMEOUT_S = 20.0  # SIGTERM took 4-12 s in FIELD-NOTES
+# Start-up measured on a 2-core box: ~0.8 s idle before the lockdown, ~1.3 s with mTLS
+# (median of 5); under load it can take many times that.
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0  # SIGTERM has taken 4-12 s on a busy box
 _START_ATTEMPTS = 3  # a free port can be taken between our probe and weed's bind
 _PORT_TAKEN_MARKER = "Port allocation failed"
 # Ports `weed mini` opens besides S3 that we pin to free ones; the admin gRPC port is
@@ -44,7 +61,12 @@ _EXTRA_PORT_FLAGS = (
     "filer.port",
     "filer.port.grpc",
     "s3.port.grpc",
-    "webdav.port",
+)
+# The lockdown flags; a weed serving a data dir without all of them predates the lockdown.
+_LOCKDOWN_FLAGS = (
+    "-webdav=false",
+    "-admin.ui=false",
+    "-disableHttp",  # filer and master HTTP APIs off; S3 talks to them over gRPC
 )
 _GRPC_OFFSET = 10000
 # Servers this process started, by pid: their Popen objects reap them once they exit
@@ -101,12 +123,27 @@ def start_local_s3(
     data_dir.mkdir(parents=True, exist_ok=True)
     # Two servers on one folder would corrupt it; look for any weed serving it, pid file or not.
     serving = _weed_pids_serving(data_dir)
+    unlocked = [pid for pid in serving if not _is_locked_down(pid)]
+    if unlocked:
+        raise LocalS3StartError(
+            f"SeaweedFS pid {', '.join(map(str, unlocked))} serves {data_dir} without the port lockdown "
+            f"(an older version started it): stop it with `kill {' '.join(map(str, unlocked))}` and start again"
+        )
     if serving:
         raise LocalS3StartError(
             f"SeaweedFS already runs on {data_dir} (pid {', '.join(map(str, serving))}): "
             "reuse it with find_running() or stop it first"
         )
+    foreign = system_config_files()
+    if foreign:
+        # weed merges every <name>.toml it finds there into the settings it reads from
+        # security.toml, so one of them could replace our JWT keys or certificates.
+        raise LocalS3StartError(
+            f"SeaweedFS config files {', '.join(map(str, foreign))} would be merged into the embedded "
+            "S3's security settings: move them away, or point CONCEPTS_S3_ENDPOINT at your own S3"
+        )
     access_key, secret_key = _credentials(data_dir, access_key, secret_key)
+    ensure_security_config(data_dir)
     binary = weed_binary()
 
     last_error, outcome = "", "timeout"
@@ -155,6 +192,8 @@ def find_running(data_dir: Path) -> LocalS3 | None:
     if not _is_our_weed(local.pid, data_dir):
         pid_file.unlink(missing_ok=True)  # stale: that process is gone (or the pid was reused)
         return None
+    if not _is_locked_down(local.pid):
+        return None  # never reuse an open server; start_local_s3 says how to stop it
     return local if _answers_s3(local) else None
 
 
@@ -221,7 +260,7 @@ def _read_credentials(data_dir: Path) -> tuple[str, str]:
 
 
 def _choose_ports(s3_port: int | None) -> dict[str, int]:
-    """Free loopback ports for every listener weed mini opens (0 disables Iceberg and Lance)."""
+    """Free loopback ports for every listener weed mini opens (0 disables Iceberg and Lance; WebDAV is off)."""
     holders: list[socket.socket] = []
     try:
         # Hold every probe socket open until all are chosen, so the ports are distinct.
@@ -259,17 +298,22 @@ def _spawn(
 ) -> subprocess.Popen:
     args = [
         str(binary),
+        f"-config_dir={data_dir}",  # first place weed looks for security.toml (cwd is the second)
         "mini",
         f"-dir={data_dir}",
         f"-ip={HOST}",
         f"-ip.bind={HOST}",  # otherwise it listens on all interfaces
         "-master.telemetry=false",  # on by default
-        f"-webdav.cacheDir={data_dir / 'webdav'}",  # default is a /tmp folder shared by all instances
         "-volume.preStopSeconds=0",  # one node, no peers to drain: halves the stop time
+        *_LOCKDOWN_FLAGS,
         *(f"-{flag}={value}" for flag, value in sorted(ports.items())),
     ]
+    # A WEED_* variable wins over security.toml, so none is passed on. HOME points at the
+    # data dir because weed merges $HOME/.seaweedfs/<name>.toml (master.toml, filer.toml, ...)
+    # into the same settings: a user's master.toml with a [jwt.signing] key replaced ours (measured).
+    env = {name: value for name, value in os.environ.items() if not name.upper().startswith("WEED_")}
     # weed mini makes these the admin identity of its S3 gateway.
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    env.update(HOME=str(data_dir), AWS_ACCESS_KEY_ID=access_key, AWS_SECRET_ACCESS_KEY=secret_key)
     with open(data_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
             args,
@@ -340,10 +384,23 @@ def _is_our_weed(pid: int, data_dir: Path) -> bool:
     is_weed = (
         len(argv) > 2
         and Path(os.fsdecode(argv[0])).name == "weed"
-        and argv[1] == b"mini"
+        and b"mini" in argv[1:3]  # global flags such as -config_dir come before the command
         and f"-dir={data_dir}".encode() in argv
     )
     return is_weed and _alive(pid)
+
+
+def _is_locked_down(pid: int) -> bool:
+    """True if the weed with this pid was started with every lockdown flag."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        argv = [str(arg) for arg in child.args]
+    else:
+        try:
+            argv = [os.fsdecode(a) for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+        except OSError:
+            return False
+    return all(flag in argv for flag in _LOCKDOWN_FLAGS)
 
 
 def _weed_pids_serving(data_dir: Path) -> list[int]:
