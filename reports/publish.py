@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from reports.contact_sheet import DEFAULT_MAX_THUMBNAILS, contact_sheet_html, thumbnail_order
 from storage.keys import check_run_date, check_run_id
-from storage.publish import put_if_absent
+from storage.publish import ObjectConflictError, put_if_absent
 from storage.settings import S3Settings, boto3_client
 
 MAX_LINK_SECONDS = 15 * 60  # a link printed into a run's artifact must not outlive a working session
@@ -70,8 +70,14 @@ def publish_contact_sheet(
     images = fetch_images(s3, rows, thumbnail_order(rows, max_thumbnails))
     links = {"manifest": manifest_uri} if manifest_uri else {}
     page = contact_sheet_html(f"Run {run_id} ({run_date})", rows, images, category_by_sku, links)
-    # The page is a pure function of the committed rows, so a retry stores identical bytes.
-    put_if_absent(boto3_client(s3), s3.bucket, key, page.encode("utf-8"), HTML_CONTENT_TYPE)
+    # The page is a pure function of the committed rows, so a retry stores identical bytes. A page
+    # that differs was made for an earlier commit of this run id whose manifest was deleted to
+    # regenerate it: the report is a view of the manifest, not evidence, so it follows the new one.
+    client = boto3_client(s3)
+    try:
+        put_if_absent(client, s3.bucket, key, page.encode("utf-8"), HTML_CONTENT_TYPE)
+    except ObjectConflictError:
+        client.put_object(Bucket=s3.bucket, Key=key, Body=page.encode("utf-8"), ContentType=HTML_CONTENT_TYPE)
     return PublishedReport(
         key=key, uri=f"s3://{s3.bucket}/{key}", link=presigned_link(s3, key, expires_in_s),
         expires_in_s=expires_in_s, images_shown=len(images),

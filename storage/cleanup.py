@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from storage.lease import LEASE_PREFIX, is_live, read_lease
 from storage.manifest import read_manifests
 from storage.settings import S3Settings, boto3_client, split_s3_uri
 
@@ -70,7 +71,8 @@ def find_orphans(
     unnamed = [obj for obj in candidates if obj["Key"] not in named]
     # A run goes as a whole: if any of its unnamed objects is young, the run may still be in
     # flight (or its staged rows would outlive the images they name), so keep all of them.
-    young_runs = {_run_of(obj["Key"]) for obj in unnamed if obj["LastModified"] >= cutoff}
+    # A run whose lease is live IS in flight, however old its first objects are.
+    young_runs = {_run_of(obj["Key"]) for obj in unnamed if obj["LastModified"] >= cutoff} | _leased_runs(client, settings.bucket)
     orphans = [
         Orphan(obj["Key"], obj["LastModified"], int(obj.get("Size", 0)))
         for obj in unnamed
@@ -121,6 +123,17 @@ def named_keys(settings: S3Settings) -> set[str]:
             if bucket == settings.bucket:
                 keys.add(key)
     return keys
+
+
+def _leased_runs(client, bucket: str) -> set[str]:
+    """Run ids whose lease is live: their unnamed objects belong to a run in progress."""
+    runs = set()
+    for obj in _list(client, bucket, LEASE_PREFIX):
+        run_id = obj["Key"].removeprefix(f"{LEASE_PREFIX}run=").removesuffix(".json")
+        lease = read_lease(client, bucket, run_id)
+        if lease is not None and is_live(lease):
+            runs.add(run_id)
+    return runs
 
 
 def _cutoff(grace: dt.timedelta, now: dt.datetime | None) -> dt.datetime:
