@@ -16,6 +16,7 @@ from catalog.schema import catalog_row_hash
 from catalog.validate import CatalogRejectedError
 from engine.generate import SamplingSettings
 from engine.load import read_defaults, weights_sha256
+from flows.fanout import run_on_fleet
 from flows.params import NightlyParams, derive_run_id
 from flows.resources import default_catalog_uri, default_model_dir, s3_settings, scorer_models, signing_paths, trust_anchor_pem
 from policies.load import DEFAULT_POLICY_PATH
@@ -99,22 +100,29 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         )
         logger.info("run %s: %d images in %d shards (%s, %d steps, w=%.2f)", run_id, len(planned), len(shards), sampling.scheduler, sampling.steps, sampling.guidance_scale)
 
-        # 7. Generate, score, route and publish each shard (one task per shard, not per image). A shard
-        #    is skipped only when S3 holds its staged rows and every object they name.
-        futures = [render_shard_task.submit(spec, i, images, s3) for i, images in enumerate(shards)]
-        outcomes = []
+        # 7. Generate, score, route and publish each shard (one task per shard, not per image), here or
+        #    on the fleet's shard workers. A shard is skipped only when S3 holds its staged rows and
+        #    every object they name.
         progress = _progress_bar(len(planned))
-        progress_artifact, done = start_progress(len(planned)), 0
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes.append(outcome)
-            decisions = Counter(row["decision"] for row in outcome.rows)
-            if outcome.stale:
-                logger.warning("shard %d: staged rows named %d missing or changed objects (first: %s); made it again", outcome.index, len(outcome.stale), outcome.stale[0])
-            logger.info("shard %d %s: %d images %s", outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
-            progress.update(len(outcome.rows))
-            done += len(outcome.rows)
-            update_progress(progress_artifact, done, len(planned))
+        progress_artifact = start_progress(len(planned))
+        if params.shard_workers:
+            outcomes = run_on_fleet(
+                spec, shards, s3, workers=params.shard_workers, deployment=params.shard_worker_deployment, logger=logger,
+                on_progress=lambda images: update_progress(progress_artifact, images, len(planned)),
+            )
+        else:
+            outcomes, done = [], 0
+            futures = [render_shard_task.submit(spec, i, images, s3) for i, images in enumerate(shards)]
+            for future in as_completed(futures):
+                outcome = future.result()
+                outcomes.append(outcome)
+                decisions = Counter(row["decision"] for row in outcome.rows)
+                if outcome.stale:
+                    logger.warning("shard %d: staged rows named %d missing or changed objects (first: %s); made it again", outcome.index, len(outcome.stale), outcome.stale[0])
+                logger.info("shard %d %s: %d images %s", outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
+                progress.update(len(outcome.rows))
+                done += len(outcome.rows)
+                update_progress(progress_artifact, done, len(planned))
         progress.close()
 
         # 8. Commit the manifest: written last, after every image it lists is stored, and only while

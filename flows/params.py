@@ -36,6 +36,11 @@ class NightlyParams(BaseModel):
     bucket: str | None = Field(None, description="Destination bucket (default: CONCEPTS_S3_BUCKET)")
     device: str = Field("auto", description="auto, cpu or cuda")
     run_id: str | None = Field(None, description="Explicit run id (default: derived from the run's inputs)")
+    shard_workers: int = Field(
+        0, ge=0, le=256,
+        description="0: make every shard in this flow's process; N: N child runs of the shard-worker deployment on the GPU pool (about one per GPU)",
+    )
+    shard_worker_deployment: str = Field("shard_worker/shard-worker", description="Deployment the shard workers run (flow/deployment)")
 
     @field_validator("scheduler")
     @classmethod
@@ -67,7 +72,7 @@ class NightlyParams(BaseModel):
 # read after filtering, the weights' digest, the policy's and thresholds' digests — so an edited
 # file makes a new run and the same content under another path is the same run.
 _NOT_IN_RUN_ID = {
-    "batch_size", "skus_per_shard", "max_bad_fraction", "bucket", "device", "run_id",
+    "batch_size", "skus_per_shard", "max_bad_fraction", "bucket", "device", "run_id", "shard_workers", "shard_worker_deployment",
     "catalog_uri", "model_path", "policy_file", "thresholds_file", "limit", "skus", "categories",
 }
 

@@ -40,21 +40,36 @@ _PROTOCOL = """
    the stored SHA-256 equals its own (a retry after a lost response); otherwise it fails loudly
    (`storage.publish.ObjectConflictError`).
 2. Manifest rows are built only from successful PUT results (`s3_uri`, `sha256`, `bytes` come from them).
-   A shard's rows are staged under `staging/run=<run_id>/` so a rerun never regenerates a finished shard.
-3. The manifest PUT (also `If-None-Match: *`) is the run's single commit point. A concurrent or repeated
-   commit of the same run_id with different content gets `AlreadyCommittedError`; the flow checks for the
-   manifest first and returns `already_committed`. 16 writers racing on one run_id: exactly one wins.
-4. Readers list only `manifests/` and follow only keys a manifest names: images of a run that crashed
+   A shard's rows are staged under `staging/run=<run_id>/shard-<i>-<digest>.parquet`, the digest naming
+   every image's asset id and request digest (`request_sha256`: prompts, seed, sampler, weights). **S3 is
+   the only truth of what is done**: a shard counts as done only while its staged rows AND every object
+   they name are in the destination bucket with the digests and sizes the rows say; otherwise the rows are
+   discarded and the shard is made again. No local result cache can make a shard done.
+3. The run id is `<run_date>-<hash>` of the run's inputs by content: the digest of the catalog rows read
+   (after filters), the weights' digest, the policy, thresholds and selection files' digests and the
+   sampling settings. An edited catalog, model or policy is a new run, never "already committed".
+4. A run first takes its lease, `leases/run=<run_id>.json`, with `If-None-Match: *`, and renews it while
+   it works: a second process on the same run id fails at once, naming the holder. A lease lapses when its
+   holder stops renewing it (at once when its pid is seen dead on the same host). Fleet shard workers take
+   `leases/run=<run_id>/shard-<i>.json` the same way (work stealing, no coordinator).
+5. The manifest PUT (also `If-None-Match: *`) is the run's single commit point. A concurrent or repeated
+   commit of the same run_id with different content gets `AlreadyCommittedError`. A rerun of a committed
+   run verifies every image it names again and writes its report if missing; if images are missing or
+   changed it fails (`RunNotIntactError`) saying what and how to regenerate (delete the manifest, rerun).
+   16 writers racing on one run_id: exactly one wins.
+6. Readers list only `manifests/` and follow only keys a manifest names: images of a run that crashed
    before its commit are invisible. `provenance cleanup` lists objects under {prefixes} that no committed
    manifest names and that are older than the grace period (default {grace_hours:.0f} h; it must exceed
    the longest time between a run's first PUT and its commit), deletes them with `--apply` (dry run by
    default) and aborts multipart uploads started before the cutoff. A run's unnamed objects go as a whole:
    if any of them is younger than the cutoff, all are kept (staged rows never outlive their images). It re-reads the manifests just before
-   deleting and never deletes a key a manifest names.
+   deleting and never deletes a key a manifest names, nor anything of a run whose lease is live.
 
 Tested against the real local S3 in `tests/provenance/test_provenance_commit_protocol.py`: lost PUT
 response (loopback proxy drops the first answer; the retry gets 412 and is accepted by checksum),
-16 racing commits x 5 trials, crash between images and manifest (then cleanup).
+16 racing commits x 5 trials, crash between images and manifest (then cleanup); and end to end in
+`tests/faults/`: crash then cleanup then rerun, deleted objects, another bucket, an edited catalog, a
+second process on the same run id, a report lost after the commit, S3 faults at 20%.
 
 ## Labels inside every image
 

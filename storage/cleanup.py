@@ -129,8 +129,9 @@ def _leased_runs(client, bucket: str) -> set[str]:
     """Run ids whose lease is live: their unnamed objects belong to a run in progress."""
     runs = set()
     for obj in _list(client, bucket, LEASE_PREFIX):
-        run_id = obj["Key"].removeprefix(f"{LEASE_PREFIX}run=").removesuffix(".json")
-        lease = read_lease(client, bucket, run_id)
+        # leases/run=<run_id>.json (the run) or leases/run=<run_id>/<shard>.json (a shard of it)
+        run_id, _, scope = obj["Key"].removeprefix(f"{LEASE_PREFIX}run=").removesuffix(".json").partition("/")
+        lease = read_lease(client, bucket, run_id, scope=scope or None)
         if lease is not None and is_live(lease):
             runs.add(run_id)
     return runs

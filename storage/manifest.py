@@ -78,12 +78,14 @@ FIELD_DOCS: dict[str, str] = {
     "drop_reason": "Why selection dropped the candidate; null when kept.",
     "policy_inputs": "JSON object of the exact row the review policy judged (read by `policy explain`).",
     "request_sha256": "SHA-256 hex of what was asked of the model (engine.request_identity): prompts, seed, sampler, weights.",
+    "worker_host": "Host name of the machine whose process made the image (flow_run_id names the flow run).",
+    "worker_pid": "Process id of the worker process that made the image on worker_host.",
 }
 
 # Columns added after v1: nullable, and rows_to_table fills them with null when a row omits them.
 ADDED_COLUMNS: tuple[str, ...] = (
     "c2pa_manifest_label", "category", "kept", "selection_rank", "selection_composite", "drop_reason", "policy_inputs",
-    "request_sha256",
+    "request_sha256", "worker_host", "worker_pid",
 )
 _NULLABLE = {"flow_run_id", "s3_uri", "sha256", "bytes", "phash", *ADDED_COLUMNS}
 _TYPES: dict[str, pa.DataType] = {
@@ -138,6 +140,8 @@ _TYPES: dict[str, pa.DataType] = {
     "drop_reason": pa.string(),
     "policy_inputs": pa.string(),
     "request_sha256": pa.string(),
+    "worker_host": pa.string(),
+    "worker_pid": pa.int64(),
 }
 
 MANIFEST_SCHEMA: pa.Schema = pa.schema(

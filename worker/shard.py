@@ -8,6 +8,8 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -305,6 +307,8 @@ def _manifest_row(
         "c2pa_manifest_label": labelled.c2pa_manifest_label,
         "category": p.attributes.get("category"),
         "request_sha256": request_sha256(p.request, spec.sampling, model.weights_sha256),
+        "worker_host": socket.gethostname(),
+        "worker_pid": os.getpid(),
     }
 
 

@@ -93,7 +93,8 @@ def test_schema_is_pinned_and_fully_documented() -> None:
     # v1 plus the nullable columns added since (storage.manifest.ADDED_COLUMNS).
     assert {f.name for f in MANIFEST_SCHEMA if f.nullable} == {
         "flow_run_id", "s3_uri", "sha256", "bytes", "phash", "c2pa_manifest_label", "category",
-        "kept", "selection_rank", "selection_composite", "drop_reason", "policy_inputs"
+        "kept", "selection_rank", "selection_composite", "drop_reason", "policy_inputs",
+        "request_sha256", "worker_host", "worker_pid",
     }
     assert MANIFEST_SCHEMA.field("scores").type == pa.map_(pa.string(), pa.float64())
     assert MANIFEST_SCHEMA.field("created_at").type == pa.timestamp("us", tz="UTC")

@@ -1,0 +1,56 @@
+"""The fleet's child flow: one per GPU slot, taking shards of one run's plan until none is left.
+
+Deployed on the GPU work pool (infra/prefect.yaml, deployment `shard-worker`); the nightly
+starts about one child per slot with `run_deployment`. Each child loads the model once
+(engine.load caches it per process) and works through its own share of the shards, then
+steals any shard no other live worker holds, until every shard is staged in S3.
+"""
+
+import socket
+import time
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from flows.resources import s3_settings, scorer_models, signing_paths
+from storage.settings import boto3_client
+from tasks.shard_tasks import render_shard_task
+from worker.run_plan import read_plan
+from worker.shard_claims import claim_next, is_staged, share_order
+
+DEPLOYMENT_NAME = "shard_worker/shard-worker"
+
+
+@flow(name="shard_worker", log_prints=False)
+def shard_worker(plan_key: str, share: int = 0, shares: int = 1, bucket: str | None = None, poll_seconds: float = 5.0) -> dict:
+    """Make shards of the stored plan (own share first, then any unclaimed one) until all are staged in S3."""
+    logger = get_run_logger()
+
+    # 1. Read the plan; this machine's signing keys and scorer models fill the machine-local fields.
+    s3 = s3_settings(bucket)
+    client = boto3_client(s3)
+    plan = read_plan(client, s3.bucket, plan_key, flow_run_id=flow_run.get_id(), scorer_models=scorer_models(), **signing_paths())
+    run_id = plan.spec.run_id
+    order = share_order(len(plan.shards), share, shares)
+    logger.info("run %s: worker %d of %d on %s, %d shards in the plan", run_id, share, shares, socket.gethostname(), len(plan.shards))
+
+    # 2. Take the first unstaged shard whose lease is free; when every unstaged shard is held by a
+    #    live peer, wait for it to finish or for its lease to lapse (a crashed or frozen peer).
+    made, waits = [], 0
+    while pending := [i for i in order if not is_staged(client, s3.bucket, plan.spec, i, plan.shards[i])]:
+        claimed = claim_next(client, s3.bucket, run_id, pending)
+        if claimed is None:
+            waits += 1
+            time.sleep(poll_seconds)
+            continue
+        index, lease = claimed
+        try:
+            outcome = render_shard_task(plan.spec, index, plan.shards[index], s3)
+        finally:
+            lease.__exit__(None, None, None)
+        made.append(index)
+        logger.info("shard %d %s: %d images (%s)", index, "resumed" if outcome.resumed else "done", len(outcome.rows),
+                    "own share" if index % shares == share else "taken over")
+
+    # 3. Every shard of the plan is staged: the parent collects the rows from S3 and commits.
+    return {"run_id": run_id, "share": share, "shards": made, "host": socket.gethostname(), "waits": waits}
