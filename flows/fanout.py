@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
+from prefect.states import Cancelling
 
 from prompts.requests import PlannedImage
 from storage import staging
@@ -20,7 +21,9 @@ from storage.settings import S3Settings, boto3_client
 from worker.run_plan import write_plan
 from worker.shard import RunSpec, ShardOutcome, image_identities
 
-MAX_ROUNDS = 3  # a round ends when all its children have ended; three rounds survive two waves of crashes
+# A crashed child's shards are finished by the other children of its round (work stealing); a
+# second round retries what a round left (all its children crashed, or it stalled) once, elsewhere.
+MAX_ROUNDS = 2
 
 
 def run_on_fleet(
@@ -32,11 +35,18 @@ def run_on_fleet(
     deployment: str,
     logger,
     on_progress: Callable[[int], None],
+    stall_seconds: float = 1800.0,
     poll_seconds: float = 5.0,
 ) -> list[ShardOutcome]:
-    """Run every shard on `workers` child flow runs of `deployment`; return each shard's rows as S3 holds them."""
+    """Run every shard on `workers` child flow runs of `deployment`; return each shard's rows as S3 holds them.
+
+    stall_seconds: when no shard is staged for this long while children run, the round's children
+    are cancelled (their workers stop their processes) and the next round retries the pending shards.
+    """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if stall_seconds <= 0:
+        raise ValueError(f"stall_seconds must be > 0, got {stall_seconds}")
     client = boto3_client(s3)
     keys = [staging.shard_key(spec.run_id, i, image_identities(spec, images)) for i, images in enumerate(shards)]
 
@@ -69,12 +79,19 @@ def run_on_fleet(
             for share in range(min(workers, len(pending)))
         ]
         logger.info("round %d: %d shards pending, %d shard workers started (%s)", round_number, len(pending), len(children), deployment)
-        # 3. Watch: progress from S3 staging, the children's states from the Prefect API.
-        states = _wait_for_children(children, lambda: on_progress(_staged_images(client, s3.bucket, spec.run_id, shards)), poll_seconds)
+        # 3. Watch: progress from S3 staging, the children's states from the Prefect API. A round ends
+        #    when its children have ended, when every shard is staged (a frozen child that will never end
+        #    is cancelled), or when no shard was staged for stall_seconds (all its children are cancelled).
+        def staged_images() -> int:
+            images = _staged_images(client, s3.bucket, spec.run_id, shards)
+            on_progress(images)
+            return images
+
+        states, ending = _watch_round(children, staged_images, len([p for images in shards for p in images]), stall_seconds, poll_seconds)
         ended_badly = [f"{child.name}: {state.type.value}" for child, state in zip(children, states) if not state.is_completed()]
-        if ended_badly:
-            logger.warning("round %d: %d shard workers did not complete (%s); their unfinished shards go to the others or the next round",
-                           round_number, len(ended_badly), ", ".join(ended_badly))
+        if ending != "children ended" or ended_badly:
+            logger.warning("round %d ended (%s); shard workers that did not complete: %s; unfinished shards go to the next round",
+                           round_number, ending, ", ".join(ended_badly) or "none")
 
     # 4. Collect every shard's rows from S3; a shard that is still not there fails the run by name.
     outcomes, unfinished = [], []
@@ -93,15 +110,30 @@ def run_on_fleet(
     return outcomes
 
 
-def _wait_for_children(children, report_progress: Callable[[], None], poll_seconds: float) -> list:
-    """Poll until every child run is in a final state; returns their final states."""
+def _watch_round(children, staged_images: Callable[[], int], total_images: int, stall_seconds: float, poll_seconds: float):
+    """Poll the round's children and S3 until the round ends; returns (their states, why it ended)."""
+    last_images, last_change = -1, time.monotonic()
     with get_client(sync_client=True) as api:
         while True:
             states = [api.read_flow_run(child.id).state for child in children]
-            report_progress()
             if all(state is not None and state.is_final() for state in states):
-                return states
+                return states, "children ended"
+            images = staged_images()
+            if images != last_images:
+                last_images, last_change = images, time.monotonic()
+            if images >= total_images:
+                return _cancel(api, children, states, "every shard staged; a child still running was cancelled"), "every shard staged"
+            if time.monotonic() - last_change > stall_seconds:
+                return _cancel(api, children, states, f"no shard staged for {stall_seconds:.0f} s"), f"stalled for {stall_seconds:.0f} s"
             time.sleep(poll_seconds)
+
+
+def _cancel(api, children, states, why: str) -> list:
+    """Ask Prefect to cancel every child still running (its worker stops the process); returns the states seen."""
+    for child, state in zip(children, states):
+        if state is None or not state.is_final():
+            api.set_flow_run_state(child.id, Cancelling(message=why), force=True)
+    return [api.read_flow_run(child.id).state for child in children]
 
 
 def _staged_images(client, bucket: str, run_id: str, shards: Sequence[Sequence[PlannedImage]]) -> int:

@@ -108,6 +108,7 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         if params.shard_workers:
             outcomes = run_on_fleet(
                 spec, shards, s3, workers=params.shard_workers, deployment=params.shard_worker_deployment, logger=logger,
+                stall_seconds=params.shard_timeout_minutes * 60,
                 on_progress=lambda images: update_progress(progress_artifact, images, len(planned)),
             )
         else:

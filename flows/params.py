@@ -41,6 +41,10 @@ class NightlyParams(BaseModel):
         description="0: make every shard in this flow's process; N: N child runs of the shard-worker deployment on the GPU pool (about one per GPU)",
     )
     shard_worker_deployment: str = Field("shard_worker/shard-worker", description="Deployment the shard workers run (flow/deployment)")
+    shard_timeout_minutes: float = Field(
+        30.0, gt=0, le=24 * 60,
+        description="With shard workers: when no shard finishes for this long, the workers are cancelled and the pending shards retried once elsewhere, then the run fails naming them",
+    )
 
     @field_validator("scheduler")
     @classmethod
@@ -72,7 +76,7 @@ class NightlyParams(BaseModel):
 # read after filtering, the weights' digest, the policy's and thresholds' digests — so an edited
 # file makes a new run and the same content under another path is the same run.
 _NOT_IN_RUN_ID = {
-    "batch_size", "skus_per_shard", "max_bad_fraction", "bucket", "device", "run_id", "shard_workers", "shard_worker_deployment",
+    "batch_size", "skus_per_shard", "max_bad_fraction", "bucket", "device", "run_id", "shard_workers", "shard_worker_deployment", "shard_timeout_minutes",
     "catalog_uri", "model_path", "policy_file", "thresholds_file", "limit", "skus", "categories",
 }
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -99,35 +100,63 @@ def test_nightly_across_two_workers_commits_one_verified_manifest_made_by_both(s
     assert (audit.lost, audit.duplicated, audit.orphaned, audit.mismatched) == (0, 0, 0, 0)
 
 
-def test_a_child_killed_mid_shard_leaves_a_complete_night(server, workers, s3_env, model_dir, tmp_path):
-    s3 = s3_env
-    catalog = write_sample_catalog(tmp_path / "catalog.parquet", n=16, seed=6)
-    params = _params(model_dir, catalog)
+def _signal_a_child_once_a_shard_is_staged(s3, worker: subprocess.Popen, sig: signal.Signals, hit: list) -> threading.Thread:
+    """A thread that sends sig to worker's flow-run process as soon as a first shard is staged."""
     client = boto3_client(s3)
-    killed = []
 
-    def kill_one_child_once_a_shard_is_staged() -> None:
+    def watch() -> None:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             staged = client.list_objects_v2(Bucket=s3.bucket, Prefix="staging/").get("KeyCount", 0)
-            children = _flow_run_children(workers[0])
+            children = _flow_run_children(worker)
             if staged >= 1 and children:
-                os.kill(children[0], signal.SIGKILL)  # the flow-run process, mid-run: its worker survives
-                killed.append(children[0])
+                os.kill(children[0], sig)  # the flow-run process, mid-run: its worker survives
+                hit.append(children[0])
                 return
             time.sleep(0.2)
 
-    import threading
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
 
-    killer = threading.Thread(target=kill_one_child_once_a_shard_is_staged, daemon=True)
-    killer.start()
+
+def test_a_child_killed_mid_shard_leaves_a_complete_night(server, workers, s3_env, model_dir, tmp_path):
+    s3 = s3_env
+    catalog = write_sample_catalog(tmp_path / "catalog.parquet", n=16, seed=6)
+    killed: list[int] = []
+    killer = _signal_a_child_once_a_shard_is_staged(s3, workers[0], signal.SIGKILL, killed)
     with temporary_settings({PREFECT_API_URL: server.api_url}):
-        summary = nightly_campaign(params)
+        summary = nightly_campaign(_params(model_dir, catalog))
     killer.join(timeout=5)
     assert killed, "the test never found a child to kill"
     assert summary["status"] == "committed" and summary["images"] == 16 * VARIANTS
     rows = read_manifests(s3).to_pylist()
     assert len(rows) == len({row["asset_id"] for row in rows}) == 16 * VARIANTS
+    assert verify_run(s3, summary["run_id"]).ok
+    audit = audit_bucket(s3)
+    assert (audit.lost, audit.duplicated, audit.orphaned, audit.mismatched) == (0, 0, 0, 0)
+
+
+def test_a_frozen_child_is_cancelled_and_its_shard_retried_elsewhere(server, workers, s3_env, model_dir, tmp_path):
+    """SIGSTOP: the process neither crashes nor progresses (a hung driver). Before, the night hung forever."""
+    s3 = s3_env
+    catalog = write_sample_catalog(tmp_path / "catalog.parquet", n=12, seed=7)
+    frozen: list[int] = []
+    freezer = _signal_a_child_once_a_shard_is_staged(s3, workers[0], signal.SIGSTOP, frozen)
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            summary = nightly_campaign(_params(model_dir, catalog, shard_timeout_minutes=0.75))
+    finally:
+        freezer.join(timeout=5)
+        for pid in frozen:  # never leave a stopped process behind
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    assert frozen, "the test never found a child to freeze"
+    assert summary["status"] == "committed" and summary["images"] == 12 * VARIANTS
+    rows = read_manifests(s3).to_pylist()
+    assert len(rows) == len({row["asset_id"] for row in rows}) == 12 * VARIANTS
     assert verify_run(s3, summary["run_id"]).ok
     audit = audit_bucket(s3)
     assert (audit.lost, audit.duplicated, audit.orphaned, audit.mismatched) == (0, 0, 0, 0)
