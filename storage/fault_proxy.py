@@ -216,6 +216,10 @@ class FaultProxy:
         self._connections.add(task)
         try:
             await self._serve(client_r, client_w)
+        except asyncio.CancelledError:
+            # close() cancels open connections; returning normally keeps asyncio.streams (3.11)
+            # from logging each cancelled connection task as an unhandled error.
+            pass
         finally:
             self._connections.discard(task)
 

@@ -1,0 +1,114 @@
+"""The nightly flow end to end through 20% S3 faults (resets, 503 SlowDown, lost responses) on the real SeaweedFS.
+
+An operator reruns a failed run; the test does the same, a bounded number of times, then audits
+the bucket straight against SeaweedFS (no proxy): every manifest row's object is there with the
+row's digest, and nothing is lost, stored twice or left unnamed.
+"""
+
+import datetime as dt
+import hashlib
+import time
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from catalog.sample import write_sample_catalog
+from engine.tiny import build_tiny_pipeline
+from flows.nightly import nightly_campaign
+from flows.params import NightlyParams
+from storage.bucket_audit import audit_bucket
+from storage.fault_proxy import FaultProxy, FaultRates
+from storage.lease import DEFAULT_TTL, RunInProgressError
+from storage.local_s3 import ensure_bucket, local_s3_settings
+from storage.manifest import read_manifests
+from storage.settings import boto3_client
+
+pytestmark = pytest.mark.slow
+
+SKUS, VARIANTS = 16, 2
+FAULT_RATE = 0.2
+PROXY_SEED = 20
+# Request targets contain the bucket, run id and run date; fixing all three (and the seed) fixes
+# which requests fail, whatever order the flow's threads send them in.
+BUCKET = "faults-e2e-mixed-20"
+RUN_ID = "faults-e2e-20pct"
+RUN_DATE = dt.date(2026, 1, 1)
+# Why 6 reruns is generous: an attempt fails only when one request exhausts botocore's 6 tries
+# (0.2**6 = 6.4e-5 per request, a few hundred requests per attempt) and the shard task's 2
+# retries, or when pyarrow's 3 tries (0.2**3 = 0.8%) fail on one of the few manifest reads.
+# Every rerun is a fresh draw (the proxy's draw counts repeats of a request), so even an
+# attempt failure rate of 10% leaves 1e-7 for all 7 attempts failing.
+MAX_RERUNS = 6
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with prefect_test_harness(server_startup_timeout=300):
+        yield
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return str(build_tiny_pipeline(tmp_path_factory.mktemp("tiny")))
+
+
+@pytest.fixture
+def bucket(local_s3_server):
+    settings = local_s3_settings(local_s3_server, BUCKET)
+    ensure_bucket(settings)
+    yield settings
+    boto3_client(settings).delete_bucket(Bucket=settings.bucket)
+
+
+def _run_until_committed(params: NightlyParams) -> tuple[dict, list[str]]:
+    """Run the flow; after a failure rerun it, at most MAX_RERUNS times; the summary and each failure."""
+    failures = []
+    for _ in range(MAX_RERUNS + 1):
+        try:
+            return nightly_campaign(params), failures
+        except RunInProgressError as error:
+            # A failed attempt whose lease release failed too left a lease naming this (live)
+            # process; it lapses after its time to live, as it would for an operator.
+            failures.append(f"{type(error).__name__}: {error}")
+            time.sleep(DEFAULT_TTL.total_seconds() + 1)
+        except Exception as error:  # noqa: BLE001 - any failure is what an operator reruns after
+            failures.append(f"{type(error).__name__}: {error}")
+    pytest.fail(f"no commit after {MAX_RERUNS} reruns: {failures}")
+
+
+def test_nightly_flow_through_20_percent_s3_faults_commits_every_image_exactly_once(
+    harness, local_s3_server, bucket, model_dir, tmp_path, monkeypatch
+):
+    catalog = write_sample_catalog(tmp_path / "catalog.parquet", n=SKUS, seed=3)
+    params = NightlyParams(
+        catalog_uri=str(catalog), model_path=model_dir, variants_per_sku=VARIANTS, skus_per_shard=4, batch_size=8,
+        run_date=RUN_DATE, run_id=RUN_ID, max_bad_fraction=0.0,
+    )
+    with FaultProxy(local_s3_server.endpoint_url, FaultRates.mixed(FAULT_RATE), seed=PROXY_SEED) as proxy:
+        monkeypatch.setenv("CONCEPTS_S3_ENDPOINT", proxy.endpoint_url)
+        monkeypatch.setenv("CONCEPTS_S3_BUCKET", bucket.bucket)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", bucket.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", bucket.secret_key)
+        monkeypatch.delenv("CONCEPTS_S3_BLOCK", raising=False)
+        summary, failures = _run_until_committed(params)
+        counts = proxy.counts()
+    print(f"\n20% faults: {counts.requests} requests, {counts.reset} resets, {counts.slowdown} 503s, "
+          f"{counts.drop} lost responses; {len(failures)} reruns {failures}")
+
+    assert summary["status"] in ("committed", "already_committed") and summary["run_id"] == RUN_ID
+    # The faults really happened, each kind, and on the writes that matter.
+    assert counts.reset and counts.slowdown and counts.drop
+    assert counts.by_method["PUT"].get("drop", 0) >= 1
+    assert counts.faults >= 0.1 * counts.requests
+    assert counts.upstream_errors == 0  # every broken connection was one the proxy chose to break
+
+    # Audited around the proxy: one row and one object per image, each with the row's digest.
+    audit = audit_bucket(bucket)
+    assert (audit.lost, audit.duplicated, audit.orphaned, audit.mismatched) == (0, 0, 0, 0), audit.examples
+    assert audit.rows == audit.stored == SKUS * VARIANTS
+    manifest = read_manifests(bucket).to_pylist()
+    assert len({row["asset_id"] for row in manifest}) == len(manifest) == SKUS * VARIANTS
+    client = boto3_client(bucket)
+    for row in manifest:
+        body = client.get_object(Bucket=bucket.bucket, Key=row["s3_uri"].removeprefix(f"s3://{bucket.bucket}/"))["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == row["sha256"] and len(body) == row["bytes"]
