@@ -1,7 +1,7 @@
 """Fleet fan-out: the nightly over 1, 2, 4 shard workers on a SIMULATED accelerator, and the real model 1x2 vs 2x1 threads.
 
-    .venv/bin/python bench/fanout.py [--workers 1,2,4] [--shards 12] [--skus-per-shard 2] [--delay-ms 2000]
-                                     [--repeats 2] [--real/--no-real] 2>fanout.log
+    .venv/bin/python bench/fanout.py [--workers 1,2,4] [--shards 8] [--skus-per-shard 2] [--delay-ms 3000]
+                                     [--repeats 2] [--real-repeats N] [--real/--no-real] 2>fanout.log
 
 Everything is the production path on one machine: a real `prefect server`, a process work pool,
 one `prefect worker start --limit 1` per slot, embedded SeaweedFS, `nightly_campaign` with
@@ -92,11 +92,13 @@ def parse_workers(text: str) -> list[int]:
     return values
 
 
-def schedule(configs: list[Config], repeats: int) -> list[Config]:
-    """Every configuration once per repeat, the order reversed on odd repeats."""
+def schedule(configs: list[Config], repeats: int, real_repeats: int | None = None) -> list[Config]:
+    """Every configuration once per repeat (the real model only in the first real_repeats), the order reversed on odd repeats."""
+    real_repeats = repeats if real_repeats is None else real_repeats
     order = []
     for repeat in range(repeats):
-        order.extend(configs if repeat % 2 == 0 else list(reversed(configs)))
+        these = [c for c in configs if c.kind == "sim" or repeat < real_repeats]
+        order.extend(these if repeat % 2 == 0 else list(reversed(these)))
     return order
 
 
@@ -330,12 +332,13 @@ def _print_run(run: Run) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=parse_workers, default=[1, 2, 4], help="worker counts for the simulated accelerator")
-    parser.add_argument("--shards", type=int, default=12, help="shards of the simulated run")
+    parser.add_argument("--shards", type=int, default=8, help="shards of the simulated run")
     parser.add_argument("--skus-per-shard", type=int, default=2, help=f"SKUs per shard ({VARIANTS} variants each, one batch per shard)")
-    parser.add_argument("--delay-ms", type=float, default=2000.0, help="simulated device time per batch (= per shard)")
+    parser.add_argument("--delay-ms", type=float, default=3000.0, help="simulated device time per batch (= per shard)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--real", action=argparse.BooleanOptionalAction, default=True, help="also run the shipped model 1x2 vs 2x1 threads")
-    parser.add_argument("--real-skus", type=int, default=32)
+    parser.add_argument("--real-repeats", type=int, default=None, help="repeats of the real-model runs (default: --repeats)")
+    parser.add_argument("--real-skus", type=int, default=16)
     parser.add_argument("--real-skus-per-shard", type=int, default=8)
     parser.add_argument("--real-batch-size", type=int, default=16)
     parser.add_argument("--worker-poll-seconds", type=float, default=10.0, help="PREFECT_WORKER_QUERY_SECONDS (Prefect's default: 10)")
@@ -373,7 +376,7 @@ def main() -> None:
         try:
             _deploy(configs, sim_threads=1)
             workers = _start_workers(max(c.workers for c in configs), server.api_url, home, args.worker_poll_seconds)
-            for index, config in enumerate(schedule(configs, args.repeats)):
+            for index, config in enumerate(schedule(configs, args.repeats, args.real_repeats)):
                 sim = config.kind == "sim"
                 run = measure(config, sim_catalog if sim else real_catalog, sim_model if sim else SHIPPED_MODEL, s3_server,
                               record_dir if sim else None, args, seed=index)

@@ -53,6 +53,8 @@ def test_real_configurations_have_no_device_columns_and_schedule_interleaves():
     assert table[real[0]]["busy_fraction"] is None and table[real[1]]["efficiency"] is None  # no 1-worker x1 run
     assert "| 2 x 1 |" in bench.format_tables(table)
     assert bench.schedule(real, 3) == [real[0], real[1], real[1], real[0], real[0], real[1]]
+    sim = bench.Config("sim", 1, 1)
+    assert bench.schedule([sim, *real], 2, real_repeats=1) == [sim, *real, sim]
     assert bench.parse_workers("4,1,2,2") == [1, 2, 4]
 
 
