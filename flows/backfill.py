@@ -40,6 +40,7 @@ class BackfillParams(BaseModel):
     catalog_uri: str | None = Field(None, description="Catalog Parquet: local path or s3:// URI (default: the shipped sample)")
     seed: int = Field(0, ge=0, description="Run seed")
     max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0, description="Fail a date when more catalog rows than this are bad")
+    shard_workers: int = Field(0, ge=0, le=256, description="0: each date's shards in the backfill's process; N: N shard workers on the GPU pool per date")
 
     @model_validator(mode="after")
     def _check_range(self) -> "BackfillParams":

@@ -11,6 +11,7 @@ import time
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.resources import s3_settings, scorer_models, signing_paths
 from storage.settings import boto3_client
@@ -19,9 +20,10 @@ from worker.run_plan import read_plan
 from worker.shard_claims import claim_next, is_staged, share_order
 
 DEPLOYMENT_NAME = "shard_worker/shard-worker"
+IN_FLIGHT = 2  # shards per worker at once: one generating, one being finished on the CPU
 
 
-@flow(name="shard_worker", log_prints=False)
+@flow(name="shard_worker", task_runner=ThreadPoolTaskRunner(max_workers=IN_FLIGHT), log_prints=False)
 def shard_worker(plan_key: str, share: int = 0, shares: int = 1, bucket: str | None = None, poll_seconds: float = 5.0) -> dict:
     """Make shards of the stored plan (own share first, then any unclaimed one) until all are staged in S3."""
     logger = get_run_logger()
@@ -35,22 +37,33 @@ def shard_worker(plan_key: str, share: int = 0, shares: int = 1, bucket: str | N
     logger.info("run %s: worker %d of %d on %s, %d shards in the plan", run_id, share, shares, socket.gethostname(), len(plan.shards))
 
     # 2. Take the first unstaged shard whose lease is free; when every unstaged shard is held by a
-    #    live peer, wait for it to finish or for its lease to lapse (a crashed or frozen peer).
-    made, waits = [], 0
-    while pending := [i for i in order if not is_staged(client, s3.bucket, plan.spec, i, plan.shards[i])]:
-        claimed = claim_next(client, s3.bucket, run_id, pending)
-        if claimed is None:
-            waits += 1
-            time.sleep(poll_seconds)
+    #    live peer, wait for it to finish or for its lease to lapse (a crashed or frozen peer). Two
+    #    shards are in flight at once: generation is serialised on the accelerator (one pipeline per
+    #    process), so one shard's scoring, labelling, signing and PUTs overlap the next one's generation.
+    made, waits, in_flight = [], 0, {}
+    while True:
+        for index in [i for i, (future, _) in in_flight.items() if future.state.is_final()]:
+            future, lease = in_flight.pop(index)
+            try:
+                outcome = future.result()  # a shard that failed for good fails this worker (its lease is freed)
+            finally:
+                lease.__exit__(None, None, None)
+            made.append(index)
+            logger.info("shard %d %s: %d images (%s)", index, "resumed" if outcome.resumed else "done", len(outcome.rows),
+                        "own share" if index % shares == share else "taken over")
+        claimed = None
+        if len(in_flight) < IN_FLIGHT:
+            pending = [i for i in order if i not in in_flight and not is_staged(client, s3.bucket, plan.spec, i, plan.shards[i])]
+            if not pending and not in_flight:
+                break
+            claimed = claim_next(client, s3.bucket, run_id, pending)
+        if claimed is not None:
+            index, lease = claimed
+            in_flight[index] = (render_shard_task.submit(plan.spec, index, plan.shards[index], s3), lease)
             continue
-        index, lease = claimed
-        try:
-            outcome = render_shard_task(plan.spec, index, plan.shards[index], s3)
-        finally:
-            lease.__exit__(None, None, None)
-        made.append(index)
-        logger.info("shard %d %s: %d images (%s)", index, "resumed" if outcome.resumed else "done", len(outcome.rows),
-                    "own share" if index % shares == share else "taken over")
+        if not in_flight:
+            waits += 1  # every pending shard is held by a live peer
+        time.sleep(poll_seconds if not in_flight else min(poll_seconds, 0.5))
 
     # 3. Every shard of the plan is staged: the parent collects the rows from S3 and commits.
     return {"run_id": run_id, "share": share, "shards": made, "host": socket.gethostname(), "waits": waits}
