@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from cli.failure_message import describe_failure
-from cli.run_log import command_log, open_command_log
+from cli.run_log import LOG_PATH_META, open_command_log
 
 FAILURE_EXIT_CODE = 1
 
@@ -23,17 +23,17 @@ class OneLineFailureGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # exit codes, Ctrl-C and usage errors: click already reports those
         except Exception as error:
-            log_path = save_traceback(error, ctx.invoked_subcommand or "command")
+            log_path = save_traceback(error, ctx.meta.get(LOG_PATH_META), ctx.invoked_subcommand or "command")
             if ctx.params.get("debug"):
                 traceback.print_exception(error, file=sys.stderr)
             typer.echo(describe_failure(error, log_path), err=True)
             raise typer.Exit(FAILURE_EXIT_CODE) from error
 
 
-def save_traceback(error: BaseException, command: str) -> Path | None:
-    """Append the full traceback to this command's log (opened now if the command had none)."""
+def save_traceback(error: BaseException, log_path: Path | None, command: str) -> Path | None:
+    """Append the full traceback to the command's log (a new one when the command had none); its path."""
     try:
-        path = command_log() or open_command_log(command)
+        path = log_path or open_command_log(command)
         with open(path, "a", encoding="utf-8") as log:
             log.write("".join(traceback.format_exception(error)))
         return path

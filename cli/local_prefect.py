@@ -1,11 +1,12 @@
 """The CLI's own local Prefect API: a loopback `prefect server start` that never outlives the command.
 
 Why not Prefect's ephemeral mode (PREFECT_API_URL unset): it waits 20 s for its server
-(server.ephemeral.startup_timeout_seconds); on this 2-core machine at load ~6 the start took
-29-37 s, so `run` failed with "Timed out while attempting to connect to ephemeral Prefect API".
-A longer timeout alone would not help the second defect: Prefect spawns that uvicorn child with
-no parent-death signal, so a SIGKILLed `run` left it serving (4 of 4 kills). Here the child
-gets PR_SET_PDEATHSIG, so the kernel sends it SIGTERM when we die, whatever kills us.
+(server.ephemeral.startup_timeout_seconds), and on a 2-core machine its start took 15 s idle,
+28 s at load 5 and 83 s at load 10 on a new database, so `run` failed with "Timed out while
+attempting to connect to ephemeral Prefect API". Raising that setting to 300 s made the start
+succeed, but Prefect spawns its uvicorn child with no parent-death signal and no public hook to
+add one, so a SIGKILLed `run` still left the server running. Here the child gets
+PR_SET_PDEATHSIG: the kernel sends it SIGTERM when we die, whatever kills us.
 
 `prefect server start` (one worker) runs uvicorn in its own process and forks no further
 children (checked with `ps --ppid` on the running server), so the signal reaches the whole server.
@@ -28,8 +29,9 @@ from pathlib import Path
 from cli.free_space import NEARLY_FULL_BYTES, free_bytes
 
 HOST = "127.0.0.1"
-# Measured start-up to a healthy /api/health: 6-18 s idle, 12-24 s at load ~6 (2 cores).
-# The deadline only bounds a server that never comes up; a live child is given all of it.
+# Measured start-up to a healthy /api/health on 2 cores (new database / existing one):
+# 18 / 6 s idle, 31 / 19 s at load 5, 76 / 26 s at load 10. The deadline only bounds a server
+# that never comes up: the wait ends early if the child exits.
 STARTUP_DEADLINE_S = 300.0
 STOP_TIMEOUT_S = 20.0
 HEALTH_POLL_S = 0.5
@@ -48,8 +50,12 @@ SERVER_ENV = {
     "PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_ENABLED": "false",
     "PREFECT_SERVER_SERVICES_REPOSSESSOR_ENABLED": "false",
 }
-# The server writes its own output to the log; the CLI's logging configuration is for the client.
-CLIENT_ONLY_ENV = ("PREFECT_API_URL", "PREFECT_LOGGING_SETTINGS_PATH")
+# The CLI's logging configuration (cli/run_log.py) is for the client; the server keeps Prefect's
+# own, whose handlers these overrides would name wrongly, and writes its output to the log as is.
+CLIENT_ONLY_ENV = (
+    "PREFECT_API_URL", "PREFECT_LOGGING_SETTINGS_PATH",
+    "PREFECT_LOGGING_HANDLERS_FILE_FILENAME", "PREFECT_LOGGING_HANDLERS_CONSOLE_FORMATTER",
+)
 
 
 class LocalPrefectApiError(RuntimeError):

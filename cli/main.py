@@ -13,7 +13,7 @@ import typer
 
 from cli.failure_group import OneLineFailureGroup
 from cli.local_prefect import start_local_api, stop_local_api
-from cli.run_log import open_command_log, route_prefect_logs
+from cli.run_log import LOG_PATH_META, open_command_log, route_prefect_logs
 
 app = typer.Typer(
     help=(
@@ -77,6 +77,7 @@ def _prefect_for_flow_run(command: str, ctx: typer.Context) -> Iterator[None]:
     """Prefect for a flow run in this process: logs to this run's log file, and a local API unless PREFECT_API_URL is set."""
     _quiet_prefect_home()
     log_path = open_command_log(command)
+    ctx.meta[LOG_PATH_META] = log_path  # where the failure report appends the traceback
     route_prefect_logs(log_path, debug=bool(ctx.find_root().params.get("debug")))
     typer.echo(f"log: {log_path}")
     # Prefect fixes its settings when first imported: a process that already imported it

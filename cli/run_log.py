@@ -8,7 +8,8 @@ from flows.resources import state_dir
 
 PREFECT_LOGGING_FILE = Path(__file__).resolve().parent / "prefect_logging.yaml"
 KEEP_LOGS = 200  # older logs are deleted when a new one is opened: one per run adds up
-_opened: list[Path] = []  # this process's log, once a command opened one
+# Key in the click context's `meta` (shared by the whole command tree) holding the command's log path.
+LOG_PATH_META = "catalog_concepts.log_path"
 
 
 def logs_dir() -> Path:
@@ -19,21 +20,13 @@ def logs_dir() -> Path:
 
 
 def open_command_log(command: str) -> Path:
-    """Create this invocation's log file (timestamped, named for the command) and remember it."""
-    if _opened:
-        return _opened[0]
+    """Create a new log file for this invocation, named for its UTC start time, the command and the pid."""
     directory = logs_dir()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = directory / f"{stamp}-{command}-{os.getpid()}.log"
     path.touch()
-    _opened.append(path)
     _prune(directory)
     return path
-
-
-def command_log() -> Path | None:
-    """This invocation's log file, if a command opened one."""
-    return _opened[0] if _opened else None
 
 
 def route_prefect_logs(log_path: Path, debug: bool) -> None:
