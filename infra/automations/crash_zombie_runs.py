@@ -37,14 +37,17 @@ def automation_definition(window_s: int = WINDOW_S, tag: str | None = PROJECT_TA
 def install(window_s: int = WINDOW_S, tag: str | None = PROJECT_TAG) -> UUID:
     """Create the automation, or update the one of that name (and delete its duplicates); return its id."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import AutomationSort
+    from prefect.events.filters import AutomationFilter, AutomationFilterName
     from prefect.events.schemas.automations import AutomationCore
 
     automation = AutomationCore.model_validate(automation_definition(window_s, tag))
     with get_client(sync_client=True) as client:
-        existing = sorted(client.read_automations_by_name(automation.name), key=lambda a: str(a.id))
+        existing = client.read_automations(automations=AutomationFilter(name=AutomationFilterName(any_=[automation.name])),
+                                           sort=AutomationSort.CREATED_DESC)
         if not existing:
             return client.create_automation(automation)
-        keep, *duplicates = existing
+        *duplicates, keep = existing  # the oldest keeps its id across reinstalls
         # `prefect automation create` run twice leaves two; two would both fire on every zombie.
         for duplicate in duplicates:
             client.delete_automation(duplicate.id)
