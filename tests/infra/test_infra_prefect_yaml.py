@@ -13,17 +13,20 @@ from flows.stack import PREFECT_YAML, deployment_specs, load_entrypoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPECS = deployment_specs()
+# Deployments people start from the UI: one typed form each. The shard worker is started by the
+# nightly with run_deployment, with flat parameters (the plan's S3 key and its share).
+FORMS = [s for s in SPECS if s.name != "shard-worker"]
 
 
-def test_the_three_deployments_and_shared_definitions():
-    assert [s.name for s in SPECS] == ["nightly", "backfill", "review"]
+def test_the_four_deployments_and_shared_definitions():
+    assert [s.name for s in SPECS] == ["nightly", "backfill", "shard-worker", "review"]
     text = PREFECT_YAML.read_text()
     # Shared values are written once and aliased; no literal credentials.
     assert "definitions:" in text and "*gpu_pool" in text and "*nightly_schedule" in text
     assert "AWS_SECRET_ACCESS_KEY" not in text and "secret_key" not in text
     raw = yaml.safe_load(text)
     pools = {d["name"]: d["work_pool"]["name"] for d in raw["deployments"]}
-    assert pools == {"nightly": "gpu-pool", "backfill": "gpu-pool", "review": "cpu-pool"}
+    assert pools == {"nightly": "gpu-pool", "backfill": "gpu-pool", "shard-worker": "gpu-pool", "review": "cpu-pool"}
 
 
 def test_nightly_runs_on_a_cron_schedule_with_a_timezone():
@@ -32,7 +35,7 @@ def test_nightly_runs_on_a_cron_schedule_with_a_timezone():
     assert nightly.concurrency_limit == 1
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+@pytest.mark.parametrize("spec", FORMS, ids=[s.name for s in FORMS])
 def test_entrypoint_imports_and_its_parameter_schema_builds(spec):
     path = spec.entrypoint.split(":")[0]
     assert (REPO_ROOT / path).is_file(), "entrypoints are relative to the repository root"
@@ -41,6 +44,18 @@ def test_entrypoint_imports_and_its_parameter_schema_builds(spec):
     assert list(schema["properties"]) == ["params"]
     (model,) = schema["definitions"].values()
     assert model["properties"], "the UI form needs fields"
+
+
+def test_shard_worker_takes_the_plan_key_and_its_share():
+    from flows.fanout import run_on_fleet  # noqa: F401  (the parent that starts it imports cleanly)
+    from flows.shard_worker import DEPLOYMENT_NAME
+
+    (spec,) = [s for s in SPECS if s.name == "shard-worker"]
+    flow = load_entrypoint(spec.entrypoint)
+    assert f"{flow.name}/{spec.name}" == DEPLOYMENT_NAME
+    schema = parameter_schema(flow).model_dump()
+    assert schema["required"] == ["plan_key"]
+    assert set(schema["properties"]) == {"plan_key", "share", "shares", "bucket", "poll_seconds"}
 
 
 def test_backfill_form_offers_the_marketers_choices_as_typed_fields():
