@@ -3,8 +3,9 @@
 A night's 20,000 candidates share about a thousand distinct prompts, and the negative prompt
 is the same for all of them; diffusers re-encodes every prompt (and the negative, once per
 image) on every call. On a CPU with the shipped model the text encoder was most of the
-per-image cost, so the engine hands the pipeline precomputed embeddings instead. An
-embedding depends only on its own text (padding is masked), so images do not change.
+per-image cost, so the engine hands the pipeline precomputed embeddings instead. Each text
+is encoded on its own, so its embedding is the same bits whatever else a batch or a run
+encodes, and a one-image regeneration (provenance reproduce) sees the embedding the run used.
 """
 
 import inspect
@@ -70,9 +71,14 @@ def embedding_kwargs(
         return None
     texts = list(dict.fromkeys([*prompts, *negatives]))
     missing = [t for t in texts if cache.get((t, max_sequence_length)) is None]
-    if missing:
-        for text, tensors in zip(missing, _encode(pipe, style, missing, max_sequence_length)):
-            cache.put((text, max_sequence_length), tensors)
+    # One text per encoder call: on a CPU the float result of a text depends on how many texts
+    # share the call (MKL/oneDNN pick kernels by shape; with 2 threads MiniLM gave another
+    # embedding, ~2e-6, for a text encoded among 5 than among 12 or alone), which changed 5 of
+    # 32 shipped-model images by one level between batch orders. Alone costs ~15 ms more per
+    # distinct prompt (bench/reproducibility.py --encode-cost), ~15 s on a night of 1,000 prompts.
+    for text in missing:
+        (tensors,) = _encode(pipe, style, [text], max_sequence_length)
+        cache.put((text, max_sequence_length), tensors)
     # Encode-then-stack works even if the cache evicted an entry mid-batch.
     rows = {t: cache.get((t, max_sequence_length)) or next(iter(_encode(pipe, style, [t], max_sequence_length))) for t in texts}
     import torch
