@@ -69,8 +69,9 @@ class Run:
     parent_after_s: float  # last shard task ended -> nightly returned (notice, collect, commit, verify, report)
     child_start_s: list[float]  # per child: run created -> its first shard task started
     child_pickup_s: list[float]  # per child: run created -> run RUNNING (worker poll + process start + flow load)
-    shard_gaps_s: list[float]  # between consecutive shard tasks of one child (claim, lease, HEADs)
-    task_s: list[float]  # every shard task's duration
+    work_s: list[float]  # per child: its first shard task started -> its last one ended
+    uncovered_s: list[float]  # per child: time within work_s with no shard task running (claims, leases, HEADs)
+    task_s: list[float]  # every shard task's duration (a child keeps up to two in flight)
     busy_s: float | None = None  # simulated device busy time within the nightly (sim only)
     loads_per_process: list[int] = field(default_factory=list)  # sim only
     load_avg: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at start and end
@@ -117,7 +118,9 @@ def summarize(runs: list[Run]) -> dict[Config, dict]:
         n = config.workers
         busy = [r.busy_s / (n * r.wall_s) for r in group if r.busy_s is not None]
         busy_span = [r.busy_s / (n * r.span_s) for r in group if r.busy_s is not None]
-        host = [(sum(r.task_s) - r.busy_s) / len(r.task_s) for r in group if r.busy_s is not None and r.task_s]
+        # Device idle while the children work (model load, host work not hidden behind the next
+        # shard's generation), per shard: busy time always lies inside some child's work period.
+        idle = [(sum(r.work_s) - r.busy_s) / r.shards for r in group if r.busy_s is not None]
         table[config] = {
             "repeats": len(group),
             "images": group[0].images,
@@ -131,8 +134,8 @@ def summarize(runs: list[Run]) -> dict[Config, dict]:
             "loads_per_process": max((x for r in group for x in r.loads_per_process), default=None),
             "child_start_s": _median(x for r in group for x in r.child_start_s),
             "child_pickup_s": _median(x for r in group for x in r.child_pickup_s),
-            "shard_gap_s": _median(x for r in group for x in r.shard_gaps_s),
-            "host_s_per_shard": _median(host),
+            "shard_gap_s": _median(sum(r.uncovered_s) / r.shards for r in group),
+            "idle_s_per_shard": _median(idle),
             "parent_before_s": _median(r.parent_before_s for r in group),
             "parent_after_s": _median(r.parent_after_s for r in group),
             "load_avg": [x for r in group for x in r.load_avg],
@@ -158,7 +161,7 @@ def format_tables(table: dict[Config, dict]) -> str:
             "busy = device-busy / (N x time)",
             "",
             "| workers | images | wall s | img/s | efficiency | fan-out s | fan-out eff. | busy / wall | busy / fan-out "
-            "| loads / process | child start s (pickup) | shard gap s | host s / shard | parent before / after s |",
+            "| loads / process | child start s (pickup) | no-shard s / shard | device idle s / shard | parent before / after s |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for c in sim:
@@ -168,7 +171,7 @@ def format_tables(table: dict[Config, dict]) -> str:
                 f"| {_fmt(r['span_s'], '.1f')} | {_fmt(r['efficiency_fanout'])} | {_fmt(r['busy_fraction'])} "
                 f"| {_fmt(r['busy_fraction_fanout'])} | {_fmt(r['loads_per_process'], 'd')} "
                 f"| {_fmt(r['child_start_s'], '.1f')} ({_fmt(r['child_pickup_s'], '.1f')}) | {_fmt(r['shard_gap_s'])} "
-                f"| {_fmt(r['host_s_per_shard'])} | {_fmt(r['parent_before_s'], '.1f')} / {_fmt(r['parent_after_s'], '.1f')} |"
+                f"| {_fmt(r['idle_s_per_shard'])} | {_fmt(r['parent_before_s'], '.1f')} / {_fmt(r['parent_after_s'], '.1f')} |"
             )
     real = sorted((c for c in table if c.kind == "real"), key=lambda c: c.workers)
     if real:
@@ -275,6 +278,16 @@ def _shard_tasks(children: list) -> dict:
     return {child: sorted(runs, key=lambda t: t.start_time) for child, runs in by_child.items()}
 
 
+def _uncovered(intervals: list[tuple[float, float]]) -> float:
+    """Time between the first start and the last end that no interval covers."""
+    intervals = sorted(intervals)
+    gaps, reach = 0.0, intervals[0][1]
+    for start, end in intervals[1:]:
+        gaps += max(0.0, start - reach)
+        reach = max(reach, end)
+    return gaps
+
+
 def measure(config: Config, catalog: Path, model_dir: Path, s3_server, record_dir: Path | None, args, seed: int) -> Run:
     """One nightly of config in a fresh bucket; its timings from the Prefect API and the device records."""
     from flows.nightly import nightly_campaign
@@ -304,11 +317,12 @@ def measure(config: Config, catalog: Path, model_dir: Path, s3_server, record_di
     last_task_end = max(t.end_time.timestamp() for t in all_tasks)
     child_start = [runs[0].start_time.timestamp() - c.created.timestamp() for c in children if (runs := tasks[c.id])]
     pickup = [c.start_time.timestamp() - c.created.timestamp() for c in children if c.start_time is not None]
-    gaps = [b.start_time.timestamp() - a.end_time.timestamp() for runs in tasks.values() for a, b in zip(runs, runs[1:])]
+    work = [max(t.end_time.timestamp() for t in runs) - runs[0].start_time.timestamp() for runs in tasks.values() if runs]
+    uncovered = [_uncovered([(t.start_time.timestamp(), t.end_time.timestamp()) for t in runs]) for runs in tasks.values() if runs]
     run = Run(
         config=config, images=summary["images"], shards=summary["shards"], wall_s=ended - started,
         span_s=last_task_end - first_created, parent_before_s=first_created - started, parent_after_s=ended - last_task_end,
-        child_start_s=child_start, child_pickup_s=pickup, shard_gaps_s=gaps,
+        child_start_s=child_start, child_pickup_s=pickup, work_s=work, uncovered_s=uncovered,
         task_s=[(t.end_time - t.start_time).total_seconds() for t in all_tasks], load_avg=(load_start, load_end),
     )
     if record_dir is not None:

@@ -28,7 +28,7 @@ def _run(bench, workers: int, wall: float, busy: float, kind: str = "sim", threa
     return bench.Run(
         config=bench.Config(kind, workers, threads), images=48, shards=12, wall_s=wall, span_s=wall - 10,
         parent_before_s=4, parent_after_s=6, child_start_s=[20.0] * workers, child_pickup_s=[15.0] * workers,
-        shard_gaps_s=[0.1], task_s=[3.0] * 12, busy_s=busy, loads_per_process=[1] * workers, load_avg=(2.0, 3.0),
+        work_s=[36.0 / workers] * workers, uncovered_s=[0.6], task_s=[3.0] * 12, busy_s=busy, loads_per_process=[1] * workers, load_avg=(2.0, 3.0),
     )
 
 
@@ -41,7 +41,8 @@ def test_efficiency_and_busy_fraction_are_medians_against_one_worker():
     assert four["images_per_s"] == pytest.approx((48 / 40 + 48 / 30) / 2)
     assert four["efficiency"] == pytest.approx(four["images_per_s"] / (4 * 48 / 100))
     assert four["busy_fraction"] == pytest.approx((24 / 160 + 24 / 120) / 2)
-    assert four["host_s_per_shard"] == pytest.approx((36 - 24) / 12)
+    assert four["idle_s_per_shard"] == pytest.approx((36 - 24) / 12) and four["shard_gap_s"] == pytest.approx(0.05)
+    assert bench._uncovered([(0, 3), (1, 2), (4, 6), (5, 7)]) == pytest.approx(1.0)
     text = bench.format_tables(table)
     assert "SIMULATED" in text and text.count("\n| 4 |") == 1
 
