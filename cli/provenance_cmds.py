@@ -66,21 +66,23 @@ def reproduce(
     asset_id: str = typer.Argument(..., help="asset_id of a committed manifest row"),
     model: Optional[Path] = typer.Option(None, help="Diffusers pipeline folder (default: shipped model)"),
     device: str = typer.Option("auto", help="auto (the row's device family), cpu or cuda"),
+    batch_size: int = typer.Option(
+        16, min=1, help="Batch size of the run that made the image (nightly default 16); pixels are bit-identical only at the same size"
+    ),
+    threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: the count the row records)"),
     embedded_s3: bool = _EMBEDDED,
     bucket: str = _BUCKET,
 ) -> None:
-    """Regenerate one image from its manifest row and compare pixels; exit 1 unless identical."""
+    """Regenerate one image from its manifest row; say identical / within tolerance / different (exit 1)."""
     from flows.resources import default_model_dir
     from provenance.reproduce import reproduce as run_reproduce
 
     settings = _settings(embedded_s3, bucket)
-    result = run_reproduce(settings, asset_id, model_dir=model or default_model_dir(), device=device)
-    verdict = "identical" if result.identical else "DIFFERENT"
-    typer.echo(
-        f"{asset_id}: {verdict} on {result.device}/{result.dtype} "
-        f"(max |diff| {result.max_abs_diff}, mean |diff| {result.mean_abs_diff:.4f})"
+    result = run_reproduce(
+        settings, asset_id, model_dir=model or default_model_dir(), device=device, batch_size=batch_size, threads=threads
     )
-    if not result.identical:
+    typer.echo(result.summary())
+    if not result.reproduced:
         raise typer.Exit(code=1)
 
 

@@ -28,7 +28,7 @@ def test_flow_publishes_signed_images_that_verify_and_reproduce(s3, monkeypatch,
     from flows.nightly import nightly_campaign
     from flows.params import NightlyParams
     from provenance.local_ca import ROOT_FILE
-    from provenance.reproduce import reproduce
+    from provenance.reproduce import DIFFERENT, TOLERANCE, reproduce
     from provenance.verify import verify_run
     from storage.manifest import read_manifests
 
@@ -52,5 +52,13 @@ def test_flow_publishes_signed_images_that_verify_and_reproduce(s3, monkeypatch,
     assert report.ok and len(report.rows) == len(rows)
     assert {c.c2pa_state for c in report.rows} == {"Trusted"}
 
-    sample = rows[::12]
-    assert all(reproduce(s3, r["asset_id"], model_dir=tiny_model_dir).identical for r in sample)
+    # Regenerated on the row's thread count in a batch of the run's size (8): bit-identical when
+    # measured, but another CPU's kernels may flip a pixel by one level (bench/reproducibility.py),
+    # so the test holds the contract: never different, and numbers that agree with the verdict.
+    for r in rows[::12]:
+        result = reproduce(s3, r["asset_id"], model_dir=tiny_model_dir, batch_size=8)
+        c = result.comparison
+        print(result.summary())
+        assert c.verdict != DIFFERENT, result.summary()
+        assert c.max_abs_diff <= TOLERANCE.max_abs_diff and c.psnr_db >= TOLERANCE.min_psnr_db
+        assert (c.max_abs_diff == 0) == (c.pixels_differing == 0) == (c.mean_abs_diff == 0.0) == (result.identical)
