@@ -19,8 +19,14 @@ STACK_BUCKET = "concepts"
 def stack_up(
     port: int = typer.Option(0, help="Prefect server port on 127.0.0.1 (0: a free one)"),
     bucket: str = typer.Option(STACK_BUCKET, help="Bucket in the embedded S3"),
+    workers: int = typer.Option(0, min=0, max=64, help="GPU-pool process workers on this machine (0: none; a night runs in the served process)"),
 ) -> None:
-    """Start prefect server on loopback and the embedded S3, serve the deployments; Ctrl-C stops all."""
+    """Start prefect server on loopback and the embedded S3, serve the deployments; Ctrl-C stops all.
+
+    With --workers N it also makes the process work pool gpu-pool (N slots), deploys the
+    shard-worker flow on it, starts N workers with this machine's CPU threads split between them,
+    and makes shard_workers=N the default of the served nightly and backfill.
+    """
     from cli.main import _quiet_prefect_home, _use_embedded_s3
     from flows.resources import state_dir
 
@@ -34,13 +40,22 @@ def stack_up(
     typer.echo(f"prefect server: starting on 127.0.0.1:{port} (PREFECT_HOME={os.environ['PREFECT_HOME']}) ...")
     server = stack.start_server(port, log_path=state_dir() / "prefect-server.log")
     os.environ["PREFECT_API_URL"] = server.api_url
+    fleet: list = []
     try:
         _use_embedded_s3(bucket)
         typer.echo(f"Prefect UI: {server.ui_url}   (API {server.api_url}; server log {state_dir() / 'prefect-server.log'})")
+        if workers:
+            stack.deploy_gpu_pool(workers)
+            fleet = stack.start_workers(workers, env={}, log_dir=state_dir() / "logs" / "workers")
+            typer.echo(f"work pool {stack.GPU_POOL}: {workers} process workers, {stack.worker_threads(workers)} torch "
+                       f"thread(s) each (logs in {state_dir() / 'logs' / 'workers'}); nightly and backfill default to "
+                       f"shard_workers={workers}")
         typer.echo(f"in another shell: export PREFECT_API_URL={server.api_url}")
         typer.echo("serving deployments nightly, backfill, review (one run at a time); Ctrl-C stops everything")
-        stack.serve_deployments(limit=1)
+        stack.serve_deployments(limit=1, shard_workers=workers)
     finally:
+        for process in fleet:
+            stack.stop_process_group(process)
         stack.stop_server(server)
         typer.echo("prefect server stopped; the embedded S3 keeps running (`catalog-concepts s3 stop` stops it)")
 

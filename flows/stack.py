@@ -21,6 +21,10 @@ from flows.resources import REPO_ROOT
 
 PREFECT_YAML = REPO_ROOT / "infra" / "prefect.yaml"
 HOST = "127.0.0.1"
+# The fleet's child flow: never served by the stack's own process (a served shard worker would
+# wait for the one slot its nightly parent holds); it runs on the GPU pool's workers.
+SHARD_WORKER = "shard-worker"
+GPU_POOL = "gpu-pool"
 HEALTH_TIMEOUT_S = 300.0  # ~18 s idle; 81-93 s measured at load 6-12 on the 2-core CI box
 STOP_TIMEOUT_S = 15.0
 
@@ -71,30 +75,81 @@ def load_entrypoint(entrypoint: str):
     return getattr(module, name)
 
 
-def served_deployments(path: Path = PREFECT_YAML) -> list:
-    """RunnerDeployments for every prefect.yaml deployment, with its schedules and timezone."""
+def served_deployments(path: Path = PREFECT_YAML, shard_workers: int = 0) -> list:
+    """RunnerDeployments for prefect.yaml's deployments but the shard worker, with schedules and timezone.
+
+    shard_workers > 0 makes it the nightly's and the backfill's default: a scheduled night fans
+    out to that many shard workers on the GPU pool.
+    """
     from prefect.schedules import Cron
 
     deployments = []
     for spec in deployment_specs(path):
+        if spec.name == SHARD_WORKER:
+            continue
         schedules = [
             Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
             for s in spec.schedules if "cron" in s
         ]
         flow = load_entrypoint(spec.entrypoint)
+        parameters = {"params": {"shard_workers": shard_workers}} if shard_workers and spec.name in ("nightly", "backfill") else None
         deployments.append(flow.to_deployment(
             name=spec.name, description=spec.description, tags=list(spec.tags),
-            schedules=schedules or None, concurrency_limit=spec.concurrency_limit,
+            schedules=schedules or None, concurrency_limit=spec.concurrency_limit, parameters=parameters,
         ))
     return deployments
 
 
-def serve_deployments(limit: int = 1) -> None:
-    """Serve every deployment until interrupted; limit=1: one flow run at a time, the one-GPU rule locally."""
+def serve_deployments(limit: int = 1, shard_workers: int = 0) -> None:
+    """Serve the deployments until interrupted; limit=1: one flow run at a time, the one-GPU rule locally."""
     from prefect import serve
 
     os.chdir(REPO_ROOT)  # served runs load their entrypoints relative to the repo root
-    serve(*served_deployments(), limit=limit)
+    serve(*served_deployments(shard_workers=shard_workers), limit=limit)
+
+
+def deploy_gpu_pool(slots: int, pool: str = GPU_POOL) -> None:
+    """A process work pool of `slots` concurrent runs with the shard-worker deployment on it (from this checkout)."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    (spec,) = [s for s in deployment_specs() if s.name == SHARD_WORKER]
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process", concurrency_limit=slots), overwrite=True)
+    flow = load_entrypoint(spec.entrypoint)
+    # from_source loads the entrypoint as a script, and Prefect's script loader leaves the script's
+    # folder (flows/) first on sys.path for good: flows/review.py would then shadow the review
+    # package for every later import in this process (the stack serves the review flow next).
+    saved_path = list(sys.path)
+    try:
+        flow.from_source(source=str(REPO_ROOT), entrypoint=spec.entrypoint).deploy(
+            name=spec.name, work_pool_name=pool, description=spec.description, tags=list(spec.tags),
+            print_next_steps=False, build=False, push=False,
+        )
+    finally:
+        sys.path[:] = saved_path
+
+
+def worker_threads(workers: int, cpus: int | None = None) -> int:
+    """Torch threads per worker when `workers` share this machine's CPUs (at least 1)."""
+    cpus = cpus or len(os.sched_getaffinity(0))
+    return max(1, cpus // workers)
+
+
+def start_workers(count: int, env: dict, log_dir: Path, pool: str = GPU_POOL) -> list[subprocess.Popen]:
+    """`count` process workers on the pool, one slot each (`--limit 1`: one generation per GPU), CPUs split between them."""
+    threads = str(worker_threads(count))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = []
+    for index in range(count):
+        worker_env = {**os.environ, **env, "CONCEPTS_TORCH_THREADS": threads, "OMP_NUM_THREADS": threads}
+        with open(log_dir / f"worker-{index}.log", "ab") as log:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--limit", "1",
+                 "--name", f"{pool}-slot-{index}"],
+                cwd=REPO_ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ))
+    return processes
 
 
 def free_port() -> int:

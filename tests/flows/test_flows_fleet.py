@@ -2,17 +2,16 @@
 `prefect server`, both make shards, and a child SIGKILLed mid-shard still leaves one committed,
 verified night with nothing lost and nothing duplicated."""
 
+import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from prefect import get_client
-from prefect.client.schemas.actions import WorkPoolCreate
+from botocore.exceptions import ClientError
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from catalog.sample import write_sample_catalog
@@ -20,7 +19,6 @@ from engine.tiny import build_tiny_pipeline
 from flows import stack
 from flows.nightly import nightly_campaign
 from flows.params import NightlyParams
-from flows.shard_worker import shard_worker
 from provenance.verify import verify_run
 from storage.bucket_audit import audit_bucket
 from storage.manifest import read_manifests
@@ -39,11 +37,7 @@ def server(tmp_path_factory):
     started = stack.start_server(port, env={"PREFECT_HOME": str(home)}, log_path=home / "server.log")
     try:
         with temporary_settings({PREFECT_API_URL: started.api_url}):
-            with get_client(sync_client=True) as client:
-                client.create_work_pool(WorkPoolCreate(name=POOL, type="process", concurrency_limit=2), overwrite=True)
-            shard_worker.from_source(source=str(REPO_ROOT), entrypoint="flows/shard_worker.py:shard_worker").deploy(
-                name="shard-worker", work_pool_name=POOL, print_next_steps=False, build=False, push=False,
-            )
+            stack.deploy_gpu_pool(2, pool=POOL)  # what `ops stack up --workers 2` does
             yield started
             stack.drain_client_workers()
     finally:
@@ -53,15 +47,10 @@ def server(tmp_path_factory):
 @pytest.fixture
 def workers(server, s3_env, tmp_path):
     """Two process workers on the pool, one GPU slot each (--limit 1), with the test's S3 in their environment."""
-    env = {**os.environ, "PREFECT_API_URL": server.api_url, "PREFECT_HOME": str(tmp_path / "worker-home"),
+    env = {"PREFECT_API_URL": server.api_url, "PREFECT_HOME": str(tmp_path / "worker-home"),
            "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-           "CONCEPTS_HOME": str(tmp_path / "concepts-home"), "CONCEPTS_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--limit", "1", "--name", f"slot-{i}"],
-                         cwd=REPO_ROOT, env=env, stdout=open(tmp_path / f"worker-{i}.log", "wb"), stderr=subprocess.STDOUT,
-                         start_new_session=True)
-        for i in range(2)
-    ]
+           "CONCEPTS_HOME": str(tmp_path / "concepts-home")}
+    processes = stack.start_workers(2, env, tmp_path, pool=POOL)
     yield processes
     for process in processes:
         stack.stop_process_group(process)
@@ -79,9 +68,11 @@ def _params(model_dir, catalog, **overrides) -> NightlyParams:
 
 
 def _flow_run_children(worker: subprocess.Popen) -> list[int]:
-    """Pids of the flow-run processes a process worker started (its direct children)."""
-    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
-    return [int(pid) for pid in children]
+    """Pids of the flow-run processes a process worker started (its direct children); [] once it is gone."""
+    try:
+        return [int(pid) for pid in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def test_nightly_across_two_workers_commits_one_verified_manifest_made_by_both(server, workers, s3_env, model_dir, tmp_path):
@@ -100,19 +91,25 @@ def test_nightly_across_two_workers_commits_one_verified_manifest_made_by_both(s
     assert (audit.lost, audit.duplicated, audit.orphaned, audit.mismatched) == (0, 0, 0, 0)
 
 
-def _signal_a_child_once_a_shard_is_staged(s3, worker: subprocess.Popen, sig: signal.Signals, hit: list) -> threading.Thread:
-    """A thread that sends sig to worker's flow-run process as soon as a first shard is staged."""
+def _signal_a_child_holding_a_shard(s3, workers: list[subprocess.Popen], sig: signal.Signals, hit: list) -> threading.Thread:
+    """A thread that sends sig to the first flow-run process seen holding a shard lease: mid-shard by construction."""
     client = boto3_client(s3)
 
     def watch() -> None:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            staged = client.list_objects_v2(Bucket=s3.bucket, Prefix="staging/").get("KeyCount", 0)
-            children = _flow_run_children(worker)
-            if staged >= 1 and children:
-                os.kill(children[0], sig)  # the flow-run process, mid-run: its worker survives
-                hit.append(children[0])
-                return
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline and not hit:
+            children = {pid for worker in workers for pid in _flow_run_children(worker)}
+            for obj in client.list_objects_v2(Bucket=s3.bucket, Prefix="leases/").get("Contents", []):
+                if "/shard-" not in obj["Key"]:
+                    continue
+                try:
+                    holder = json.loads(client.get_object(Bucket=s3.bucket, Key=obj["Key"])["Body"].read())["pid"]
+                except ClientError:
+                    continue  # released between the listing and the read
+                if holder in children:
+                    os.kill(holder, sig)  # the flow-run process, mid-shard: its worker survives
+                    hit.append(holder)
+                    return
             time.sleep(0.2)
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -124,7 +121,7 @@ def test_a_child_killed_mid_shard_leaves_a_complete_night(server, workers, s3_en
     s3 = s3_env
     catalog = write_sample_catalog(tmp_path / "catalog.parquet", n=16, seed=6)
     killed: list[int] = []
-    killer = _signal_a_child_once_a_shard_is_staged(s3, workers[0], signal.SIGKILL, killed)
+    killer = _signal_a_child_holding_a_shard(s3, workers, signal.SIGKILL, killed)
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         summary = nightly_campaign(_params(model_dir, catalog))
     killer.join(timeout=5)
@@ -142,7 +139,7 @@ def test_a_frozen_child_is_cancelled_and_its_shard_retried_elsewhere(server, wor
     s3 = s3_env
     catalog = write_sample_catalog(tmp_path / "catalog.parquet", n=12, seed=7)
     frozen: list[int] = []
-    freezer = _signal_a_child_once_a_shard_is_staged(s3, workers[0], signal.SIGSTOP, frozen)
+    freezer = _signal_a_child_holding_a_shard(s3, workers, signal.SIGSTOP, frozen)
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             summary = nightly_campaign(_params(model_dir, catalog, shard_timeout_minutes=0.75))

@@ -1,6 +1,7 @@
-"""The local stack as a person starts it (`ops stack up`: a real `prefect server` on loopback, the embedded S3,
-served deployments): deployments register, a backfill started through the API with form parameters runs to
-Completed and publishes, prefect.yaml deploys to its work pools, and Ctrl-C stops it all.
+"""The local stack as a person starts it (`ops stack up --workers 2`: a real `prefect server` on loopback, the
+embedded S3, served deployments, a GPU pool with two process workers): deployments register, a backfill started
+through the API with form parameters runs to Completed and publishes, a nightly fans its shards out to the two
+workers, prefect.yaml deploys to its work pools, and Ctrl-C stops it all, workers included.
 """
 
 import os
@@ -14,7 +15,6 @@ from types import SimpleNamespace
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -24,12 +24,14 @@ from cli.ops_cmds import STACK_BUCKET
 from engine.tiny import build_tiny_pipeline
 from flows.stack import drain_client_workers, stop_process_group
 from storage.local_s3 import find_running, local_s3_settings, stop_local_s3
+from storage.manifest import read_manifests
 from storage.settings import boto3_client
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATES = ("2026-10-01", "2026-10-02")
 LIMIT = 3
+WORKERS = 2
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def stack(tmp_path_factory, tiny_model):
         env.pop(name, None)
     started = time.monotonic()
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "cli.ops_cmds", "stack", "up"], cwd=REPO_ROOT, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "cli.ops_cmds", "stack", "up", "--workers", str(WORKERS)], cwd=REPO_ROOT, env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         api_url = _wait_for_line(log, "export PREFECT_API_URL=", process).split("=", 1)[1].strip()
@@ -68,6 +70,7 @@ def stack(tmp_path_factory, tiny_model):
             if local is not None:
                 stop_local_s3(local)
         assert "prefect server stopped" in log.read_text(), log.read_text()[-2000:]
+        assert not _processes_running("prefect worker start --pool gpu-pool"), "Ctrl-C left GPU-pool workers running"
         with pytest.raises(OSError):
             urllib.request.urlopen(f"{api_url}/health", timeout=2)
 
@@ -81,6 +84,18 @@ def _wait_for_line(log: Path, marker: str, process: subprocess.Popen, timeout_s:
         assert process.poll() is None, log.read_text()[-3000:]
         time.sleep(0.5)
     raise AssertionError(f"no {marker!r} in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def _processes_running(command_part: str) -> list[int]:
+    """Pids of live processes whose command line contains command_part."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and command_part in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _child_env(home: Path, api_url: str) -> dict:
@@ -135,10 +150,53 @@ def test_served_backfill_started_through_the_api_completes_and_publishes(stack, 
     assert all("X-Amz-Expires=900" in a.data or "Expires=" in a.data for a in links)
 
 
-def test_prefect_yaml_deploys_to_its_work_pools(stack):
+def test_stack_with_workers_fans_a_nightly_out_over_the_gpu_pool(stack, tiny_model):
+    # 1. --workers 2: the pool has two slots, the shard worker is deployed on it, two workers are online,
+    #    and a scheduled nightly defaults to fanning out over them.
+    found = _wait_for_deployments({"nightly_campaign/nightly", "shard_worker/shard-worker"}, stack.process, stack.log)
+    assert found["nightly_campaign/nightly"].parameters == {"params": {"shard_workers": WORKERS}}
+    assert found["shard_worker/shard-worker"].work_pool_name == "gpu-pool"
     with get_client(sync_client=True) as client:
-        for name, limit in (("gpu-pool", 1), ("cpu-pool", 2)):
-            client.create_work_pool(WorkPoolCreate(name=name, type="process", concurrency_limit=limit), overwrite=True)
+        assert client.read_work_pool("gpu-pool").concurrency_limit == WORKERS
+        deadline = time.monotonic() + 180
+        while len([w for w in client.read_workers_for_work_pool("gpu-pool") if w.status == "ONLINE"]) < WORKERS:
+            assert time.monotonic() < deadline, f"{WORKERS} workers not online:\n{stack.log.read_text()[-3000:]}"
+            time.sleep(1)
+
+    # 2. A nightly started through the API runs its shards in child runs on the pool and commits one manifest.
+    form = {"run_date": "2026-10-05", "limit": 8, "variants_per_sku": 1, "skus_per_shard": 1, "batch_size": 4,
+            "model_path": tiny_model, "catalog_uri": str(SAMPLE_CATALOG_PATH), "max_bad_fraction": 0.25,
+            "shard_workers": WORKERS}
+    run = run_deployment("nightly_campaign/nightly", parameters={"params": form}, timeout=600, poll_interval=2)
+    assert run.state.is_completed(), f"{run.state}\n{stack.log.read_text()[-4000:]}"
+    with get_client(sync_client=True) as client:
+        children = [r for r in client.read_flow_runs() if r.parent_task_run_id is not None
+                    and client.read_flow(r.flow_id).name == "shard_worker"]
+    assert len(children) == WORKERS and all(c.state.is_final() for c in children), [c.state for c in children]
+    assert len(_keys(stack.s3, "manifests/run_date=2026-10-05/")) == 1
+    rows = [r for r in read_manifests(stack.s3).to_pylist() if str(r["run_date"]) == "2026-10-05"]
+    assert len(rows) == 8 and len({r["asset_id"] for r in rows}) == 8
+    assert {r["flow_run_id"] for r in rows} <= {str(c.id) for c in children}, "every row is made by a shard worker"
+
+
+def _documented_pool_commands() -> list[list[str]]:
+    """The `prefect work-pool ...` lines of prefect.yaml's header, as a platform engineer copies them (1 GPU)."""
+    lines = (REPO_ROOT / "infra" / "prefect.yaml").read_text().splitlines()
+    commands = [line.lstrip("# ").replace("<number of GPUs>", "1").split() for line in lines
+                if line.lstrip("# ").startswith("prefect work-pool ")]
+    assert len(commands) == 4, commands
+    return commands
+
+
+def test_prefect_yaml_deploys_to_its_work_pools(stack):
+    # The documented commands, run as written. `ops stack up --workers` already made gpu-pool (and its
+    # workers would recreate it if deleted), so its create line is left out: cpu-pool's checks the same syntax.
+    for command in _documented_pool_commands():
+        if command[:4] == ["prefect", "work-pool", "create", "gpu-pool"]:
+            continue
+        result = subprocess.run([sys.executable, "-m", *command], env=_child_env(stack.home, stack.api_url),
+                                capture_output=True, timeout=120)
+        assert result.returncode == 0, (command, (result.stdout + result.stderr).decode()[-2000:])
     result = subprocess.run(
         [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", "infra/prefect.yaml"],
         cwd=REPO_ROOT, env=_child_env(stack.home, stack.api_url), capture_output=True, timeout=180,
@@ -147,6 +205,7 @@ def test_prefect_yaml_deploys_to_its_work_pools(stack):
     with get_client(sync_client=True) as client:
         deployed = {f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()}
         assert client.read_work_pool("gpu-pool").concurrency_limit == 1
+        assert client.read_work_pool("cpu-pool").concurrency_limit == 2
     assert deployed["nightly_campaign/nightly"].work_pool_name == "gpu-pool"
     assert deployed["backfill/backfill"].work_pool_name == "gpu-pool"
     assert deployed["review/review"].work_pool_name == "cpu-pool"
