@@ -4,10 +4,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
+from prefect.states import Completed, Failed
 from pydantic import BaseModel, Field
 
 from flows.resources import s3_settings
-from review.ingest import IngestResult
+from review.ingest import IngestResult, batch_verdict
 from tasks.review_tasks import ingest_decisions_task, pending_reviews_task, read_decisions_task
 
 UI_SOURCE = "prefect-ui"
@@ -45,7 +46,10 @@ def form_rows(form: ReviewForm) -> list[dict]:
 
 @flow(name="review", log_prints=False)
 def review(params: ReviewParams = ReviewParams()) -> dict:
-    """Apply reviewers' decisions: promote approvals, keep rejections, append the review log."""
+    """Apply reviewers' decisions: promote approvals, keep rejections, append the review log.
+
+    The run's final state says "N accepted, M refused"; it fails when rows were given and none was accepted.
+    """
     logger = get_run_logger()
     s3 = s3_settings(params.bucket)
 
@@ -56,7 +60,7 @@ def review(params: ReviewParams = ReviewParams()) -> dict:
         waiting = pending_reviews_task(s3)[: params.ui_batch_size]
         if not waiting:
             logger.info("nothing awaits review")
-            return {"accepted": 0, "rejected": 0, "promoted": 0, "waiting": 0}
+            return Completed(message="nothing awaits review", data={"accepted": 0, "rejected": 0, "promoted": 0, "waiting": 0})
         create_table_artifact(
             [{"asset_id": w["asset_id"], "sku": w["sku"], "run_id": w["run_id"], "image": w["s3_uri"]} for w in waiting],
             key="review-batch", description="Images offered in the review form: copy their ids into approve or reject",
@@ -74,7 +78,7 @@ def review(params: ReviewParams = ReviewParams()) -> dict:
             key="review-rejected-rows", description="Decision rows refused, with reasons",
         )
     logger.info("review batch %s: %d accepted, %d refused, %d promoted", result.batch_id, len(result.accepted), len(result.rejected), len(result.promoted_keys))
-    return {
+    summary = {
         "batch_id": result.batch_id,
         "accepted": len(result.accepted),
         "rejected": len(result.rejected),
@@ -82,3 +86,11 @@ def review(params: ReviewParams = ReviewParams()) -> dict:
         "log_key": result.log_key,
         "refused": [{"row": r.source_row, "asset_id": r.asset_id, "reason": r.reason} for r in result.rejected],
     }
+
+    # 3. End with the counts in the state message, the line a run list shows: a batch that changed
+    #    nothing fails (a Failed state carries no data, so a caller gets the message as FailedRun).
+    verdict = batch_verdict(len(rows), len(result.accepted), len(result.rejected))
+    if not verdict.ok:
+        logger.error("review batch from %s: %s", source, verdict.message)
+        return Failed(message=verdict.message)
+    return Completed(message=verdict.message, data=summary)

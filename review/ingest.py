@@ -32,6 +32,24 @@ class IngestResult:
     log_key: str | None
 
 
+@dataclass(frozen=True)
+class BatchVerdict:
+    """How a review batch ends: ok, and the one-line message its run's final state carries."""
+
+    ok: bool
+    message: str
+
+
+def batch_verdict(rows_given: int, accepted: int, refused: int) -> BatchVerdict:
+    """'N accepted, M refused'; not ok when rows were given and none was accepted (nothing changed)."""
+    message = f"{accepted} accepted, {refused} refused"
+    if rows_given and not accepted:
+        return BatchVerdict(False, f"{message}: no decision of the batch was applied (see the review-rejected-rows artifact)")
+    if refused:
+        return BatchVerdict(True, f"{message} (see the review-rejected-rows artifact)")
+    return BatchVerdict(True, message)
+
+
 def ingest_decisions(
     s3: S3Settings,
     rows: Sequence[Mapping],

@@ -48,9 +48,28 @@ def test_decisions_file_from_s3(prefect_api, s3_env, committed_run):
                       ["f" * 32, "approve", "ana", "typo"]])
     boto3_client(s3).put_object(Bucket=s3.bucket, Key="decisions/batch-1.csv", Body=buffer.getvalue().encode())
 
-    summary = review(ReviewParams(decisions_uri=f"s3://{s3.bucket}/decisions/batch-1.csv"))
+    state = review(ReviewParams(decisions_uri=f"s3://{s3.bucket}/decisions/batch-1.csv"), return_state=True)
+    # The line the run list shows: a completed batch says what it did, refusals included.
+    assert state.is_completed() and state.message.startswith("1 accepted, 1 refused"), state
+    summary = state.result()
     assert (summary["accepted"], summary["rejected"], summary["promoted"]) == (1, 1, 1)
     assert summary["refused"] == [{"row": 2, "asset_id": "f" * 32, "reason": "unknown asset_id: in no committed run manifest"}]
+
+
+def test_a_batch_with_every_row_refused_fails_with_the_counts(prefect_api, s3_env, committed_run):
+    s3 = s3_env
+    rows = [["asset_id", "decision", "reviewer", "note"]] + [[c * 32, "approve", "ana", ""] for c in "abcdef"]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    boto3_client(s3).put_object(Bucket=s3.bucket, Key="decisions/all-bad.csv", Body=buffer.getvalue().encode())
+
+    state = review(ReviewParams(decisions_uri=f"s3://{s3.bucket}/decisions/all-bad.csv"), return_state=True)
+    assert state.is_failed(), state
+    assert state.message.startswith("0 accepted, 6 refused"), state.message
+    with get_client(sync_client=True) as client:
+        stored = client.read_flow_run(state.state_details.flow_run_id).state
+    assert (stored.type, stored.message) == (StateType.FAILED, state.message)  # what the UI shows
+    assert read_review_log(s3).num_rows == 0
 
 
 def test_small_batch_decided_in_the_ui_form(prefect_api, s3_env, committed_run):

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from review.ingest import ingest_decisions
+from review.ingest import batch_verdict, ingest_decisions
 from review.log import read_review_log
 from review.promote import promote, published_key_for
 from review.queue import awaiting_review, decided_index, manifest_index, review_status
@@ -16,6 +16,18 @@ from storage.publish import ObjectConflictError, put_if_absent
 from storage.settings import boto3_client
 
 NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize(("given", "accepted", "refused", "ok", "message"), [
+    (10, 2, 8, True, "2 accepted, 8 refused (see the review-rejected-rows artifact)"),
+    (3, 3, 0, True, "3 accepted, 0 refused"),
+    (10, 0, 10, False, "0 accepted, 10 refused: no decision of the batch was applied"),
+    (0, 0, 0, True, "0 accepted, 0 refused"),  # an empty form: nothing was asked, nothing failed
+])
+def test_batch_verdict_counts_and_fails_when_nothing_was_accepted(given, accepted, refused, ok, message):
+    verdict = batch_verdict(given, accepted, refused)
+    assert verdict.ok is ok
+    assert verdict.message.startswith(message)
 
 
 def _keys(s3, prefix=""):
