@@ -53,7 +53,7 @@ SERVER_ENV = {
 # The CLI's logging configuration (cli/run_log.py) is for the client; the server keeps Prefect's
 # own, whose handlers these overrides would name wrongly, and writes its output to the log as is.
 CLIENT_ONLY_ENV = (
-    "PREFECT_API_URL", "PREFECT_LOGGING_SETTINGS_PATH",
+    "PREFECT_API_URL", "PREFECT_UI_URL", "PREFECT_LOGGING_SETTINGS_PATH",
     "PREFECT_LOGGING_HANDLERS_FILE_FILENAME", "PREFECT_LOGGING_HANDLERS_CONSOLE_FORMATTER",
 )
 
@@ -85,9 +85,13 @@ def start_local_api(prefect_home: Path, log_path: Path, deadline_s: float = STAR
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("start_local_api must run on the main thread (PR_SET_PDEATHSIG follows the forking thread)")
     port = free_port()
+    api_url = f"http://{HOST}:{port}/api"
     env = {**os.environ, **SERVER_ENV, "PREFECT_HOME": str(prefect_home)}
     for name in CLIENT_ONLY_ENV:
         env.pop(name, None)
+    # What /ui-settings tells a browser; without it, 127.0.0.1:4200 whatever the port (only
+    # matters if someone turns the UI on: the CLI's API serves none).
+    env["PREFECT_SERVER_UI_API_URL"] = api_url
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -96,7 +100,7 @@ def start_local_api(prefect_home: Path, log_path: Path, deadline_s: float = STAR
             # Own session: a Ctrl-C in the terminal reaches us, and we stop the server after draining.
             start_new_session=True, preexec_fn=_die_with_parent(os.getpid()),
         )
-    api = LocalPrefectApi(process, f"http://{HOST}:{port}/api", log_path, Path(prefect_home))
+    api = LocalPrefectApi(process, api_url, log_path, Path(prefect_home))
     atexit.register(stop_local_api, api)
     try:
         _wait_until_healthy(api, deadline_s)

@@ -86,7 +86,13 @@ def _prefect_for_flow_run(command: str, ctx: typer.Context) -> Iterator[None]:
         yield
         return
     api = start_local_api(Path(os.environ["PREFECT_HOME"]), log_path)
+    saved_ui_url = os.environ.get("PREFECT_UI_URL")
     os.environ["PREFECT_API_URL"] = api.api_url
+    # This API serves no UI and stops with the command: Prefect's "View at <url>" line would name
+    # a page that never exists. An empty UI URL makes Prefect leave that line out.
+    os.environ["PREFECT_UI_URL"] = ""
+    typer.echo(f"Prefect API: {api.api_url}, local to this command, no UI (to watch runs in the UI: "
+               "`catalog-concepts ops stack up`, then export the PREFECT_API_URL it prints)")
     try:
         yield
     finally:
@@ -95,6 +101,10 @@ def _prefect_for_flow_run(command: str, ctx: typer.Context) -> Iterator[None]:
         finally:
             stop_local_api(api)
             os.environ.pop("PREFECT_API_URL", None)
+            if saved_ui_url is None:
+                os.environ.pop("PREFECT_UI_URL", None)
+            else:
+                os.environ["PREFECT_UI_URL"] = saved_ui_url
 
 
 def _drain_prefect_client() -> None:

@@ -162,16 +162,26 @@ def free_port() -> int:
 def start_server(port: int, env: dict | None = None, log_path: Path | None = None) -> LocalServer:
     """Start `prefect server start` on 127.0.0.1:port and wait until /api/health answers."""
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)]
+    api_url, ui_url = f"http://{HOST}:{port}/api", f"http://{HOST}:{port}"
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(command, env=server_env(api_url, ui_url, env), stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
-    server = LocalServer(process, f"http://{HOST}:{port}/api", f"http://{HOST}:{port}")
+    server = LocalServer(process, api_url, ui_url)
     try:
         wait_for_health(server, HEALTH_TIMEOUT_S)
     except BaseException:
         stop_server(server)
         raise
     return server
+
+
+def server_env(api_url: str, ui_url: str, env: dict | None = None) -> dict:
+    """The server process's environment: ours, then the caller's `env`, then the URLs it serves at."""
+    # `--port` alone does not reach the UI: its /ui-settings returns PREFECT_SERVER_UI_API_URL,
+    # which defaults to PREFECT_API_URL or else 127.0.0.1:4200, so the browser would call a port
+    # nobody serves ("Can't connect to Server API"). PREFECT_UI_URL makes the links the server
+    # renders (an automation's `flow_run|ui_url` in a notification) point here too.
+    return {**os.environ, **(env or {}), "PREFECT_SERVER_UI_API_URL": api_url, "PREFECT_UI_URL": ui_url}
 
 
 def wait_for_health(server: LocalServer, timeout_s: float) -> None:

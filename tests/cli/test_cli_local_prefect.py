@@ -1,5 +1,6 @@
 """The CLI's own local Prefect API: it comes up, and it never outlives the `run` that started it."""
 
+import json
 import os
 import signal
 import subprocess
@@ -115,6 +116,9 @@ def test_sigkilled_run_takes_its_prefect_server_with_it_and_a_rerun_commits(s3_e
     summary = dict(line.split(None, 1) for line in rerun.stdout.splitlines() if line.startswith("  "))
     assert "committed" in rerun.stdout and summary["images"] == "4"
     assert _prefect_servers(prefect_home) == []
+    # No "View at" link into a UI the command's API never served and that is gone now; the way to one instead.
+    assert "View at" not in rerun.stdout + rerun.stderr, rerun.stderr[-3000:]
+    assert "no UI" in rerun.stdout and "ops stack up" in rerun.stdout
 
 
 def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path):
@@ -133,6 +137,9 @@ def test_start_and_stop_leave_no_server_behind(tmp_path):
         with urllib.request.urlopen(f"{api.api_url}/health", timeout=30) as response:
             assert response.status == 200
         assert _prefect_servers(tmp_path / "prefect") == [api.process.pid]
+        # Were the UI turned on, it would call this server, not 127.0.0.1:4200.
+        with urllib.request.urlopen(f"{api.api_url.removesuffix('/api')}/ui-settings", timeout=30) as response:
+            assert json.load(response)["api_url"] == api.api_url
     finally:
         stop_local_api(api)
     assert api.process.returncode is not None and _prefect_servers(tmp_path / "prefect") == []

@@ -1,10 +1,15 @@
 """The local stack as a person starts it (`ops stack up --workers 2`: a real `prefect server` on loopback, the
-embedded S3, served deployments, a GPU pool with two process workers): deployments register, a backfill started
-through the API with form parameters runs to Completed and publishes, a nightly fans its shards out to the two
-workers, prefect.yaml deploys to its work pools, and Ctrl-C stops it all, workers included.
+embedded S3, served deployments, a GPU pool with two process workers): its UI connects to its API in headless
+chromium and lists the deployments, a backfill started through the API with form parameters runs to Completed and
+publishes, a nightly fans its shards out to the two workers, prefect.yaml deploys to its work pools, and Ctrl-C
+stops it all, workers included.
 """
 
+import html
+import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +34,9 @@ from storage.settings import boto3_client
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# What Prefect's two UIs show when their API calls fail (v1: a toast, v2: a full page).
+CONNECTION_ERRORS = ("Can't connect to Server API", "Unable to connect to Prefect server")
 DATES = ("2026-10-01", "2026-10-02")
 LIMIT = 3
 WORKERS = 2
@@ -117,6 +125,35 @@ def _wait_for_deployments(names: set[str], process: subprocess.Popen, log: Path,
                 return found
             time.sleep(1)
     raise AssertionError(f"deployments {names} not registered in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def _chromium_text(tmp_path: Path, url: str) -> str:
+    """The visible text of the page at url after its scripts ran (virtual time lets the UI's API calls finish)."""
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=20000", "--dump-dom", url,
+    ]
+    dom = subprocess.run(command, capture_output=True, timeout=180, check=True).stdout.decode()
+    text = re.sub(r"<script.*?</script>|<style.*?</style>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium missing: run `make browser`")
+def test_stack_ui_connects_to_its_own_api_and_lists_the_deployments(stack, tmp_path):
+    _wait_for_deployments({"nightly_campaign/nightly", "backfill/backfill", "review/review"}, stack.process, stack.log)
+    ui_url = stack.api_url.removesuffix("/api")
+    assert ui_url in _wait_for_line(stack.log, "Prefect UI:", stack.process)
+    # The UI's scripts take their API address from here; on a port other than 4200 it used to say 4200.
+    with urllib.request.urlopen(f"{ui_url}/ui-settings", timeout=30) as response:
+        assert json.load(response)["api_url"] == stack.api_url
+
+    # Both UIs the server offers (v2 is the default at /, v1 stays one click away), as a browser renders them.
+    for page in ("/deployments", "/v2/deployments"):
+        text = _chromium_text(tmp_path, ui_url + page)
+        assert not [e for e in CONNECTION_ERRORS if e in text], f"{page}: {text[:1500]}"
+        shown = {name for name in ("nightly", "backfill", "review") if re.search(rf"\b{name}\b", text)}
+        assert shown == {"nightly", "backfill", "review"}, f"{page}: {text[:1500]}"
 
 
 def test_served_backfill_started_through_the_api_completes_and_publishes(stack, tiny_model):
