@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Literal
 
 from prefect import flow, get_run_logger
+from prefect.utilities.urls import url_for
 from pydantic import BaseModel, Field, model_validator
 
 from catalog.vocabulary import CATEGORIES
@@ -11,7 +12,7 @@ from engine.schedulers import SCHEDULERS
 from flows.nightly import nightly_campaign
 from flows.params import NightlyParams
 from flows.resources import s3_settings
-from tasks.report_tasks import report_from_manifest_task
+from tasks.report_tasks import manifest_decisions_task, publish_backfill_report, report_from_manifest_task
 
 MAX_BACKFILL_DAYS = 31
 # Literal types render as drop-downs in the Prefect UI's run form.
@@ -76,18 +77,33 @@ def backfill(params: BackfillParams = BackfillParams()) -> list[dict]:
     summaries, failed = [], []
     for day, nightly in per_date:
         state = nightly_campaign(nightly, return_state=True)
+        date_run = _date_run(state.state_details.flow_run_id)
         if state.is_completed():
             summary = state.result()
-            # 3. Reports for runs whose flow did not publish one itself.
+            # 3. Reports for runs whose flow did not publish one itself; counts for runs committed before.
             if summary.get("status") == "committed" and "report_uri" not in summary:
                 summary.update(report_from_manifest_task(s3_settings(nightly.bucket), summary["manifest_uri"]))
-            summaries.append({"run_date": day.isoformat(), **summary})
+            if "decisions" not in summary and summary.get("manifest_uri"):
+                summary["decisions"] = manifest_decisions_task(s3_settings(nightly.bucket), summary["manifest_uri"])
+            summaries.append({"run_date": day.isoformat(), **date_run, **summary})
         else:
             failed.append(day.isoformat())
-            summaries.append({"run_date": day.isoformat(), "status": "failed", "error": state.message})
+            summaries.append({"run_date": day.isoformat(), **date_run, "status": "failed", "error": state.message})
             logger.error("backfill date %s failed: %s", day, state.message)
 
-    # 4. Fail loudly when any date failed, after every date had its chance.
+    # 4. The backfill's own artifacts: each date's run id, status, images by decision and contact
+    #    sheet, so its run page tells the whole story (each date's details sit on its subflow run).
+    publish_backfill_report(summaries, params.start_date.isoformat(), params.end_date.isoformat())
+
+    # 5. Fail loudly when any date failed, after every date had its chance.
     if failed:
         raise RuntimeError(f"backfill: {len(failed)} of {len(per_date)} dates failed: {', '.join(failed)}")
     return summaries
+
+
+def _date_run(flow_run_id) -> dict:
+    """The date's subflow run: its id, and its UI page when the API has a UI."""
+    if flow_run_id is None:
+        return {}
+    url = url_for("flow-run", obj_id=str(flow_run_id))
+    return {"flow_run_id": str(flow_run_id), **({"flow_run_url": url} if url else {})}

@@ -12,8 +12,9 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+from reports.backfill import backfill_markdown, backfill_rows
 from reports.publish import MAX_LINK_SECONDS, publish_contact_sheet
-from reports.run_rows import manifest_rows_and_categories
+from reports.run_rows import manifest_decision_counts, manifest_rows_and_categories
 from reports.tables import decision_counts, rule_counts, score_summary
 from storage.settings import S3Settings
 
@@ -23,6 +24,8 @@ KEY_SCORES = "run-scores"
 KEY_REPORT_LINK = "run-contact-sheet"
 KEY_SUMMARY = "run-summary"
 KEY_PROGRESS = "run-progress"
+KEY_BACKFILL_DATES = "backfill-dates"
+KEY_BACKFILL_SUMMARY = "backfill-summary"
 
 
 def start_progress(total_images: int) -> UUID:
@@ -73,3 +76,17 @@ def report_from_manifest_task(s3: S3Settings, manifest_uri: str) -> dict:
         return {"report_uri": None, "report_link": None, "images_shown": 0}
     first = rows[0]
     return publish_run_report_task.fn(s3, first["run_date"].isoformat(), first["run_id"], rows, category_by_sku, manifest_uri)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, timeout_seconds=300)
+def manifest_decisions_task(s3: S3Settings, manifest_uri: str) -> dict[str, int]:
+    """Images per decision of a committed run, from its manifest."""
+    return manifest_decision_counts(s3, manifest_uri)
+
+
+def publish_backfill_report(summaries: list[dict], start: str, end: str) -> None:
+    """Attach the backfill's own artifacts to its run: one row per date as a table and as linked markdown."""
+    rows = backfill_rows(summaries)
+    create_table_artifact(rows, key=KEY_BACKFILL_DATES, description=f"Backfill {start} .. {end}: one row per date")
+    create_markdown_artifact(backfill_markdown(rows, start, end), key=KEY_BACKFILL_SUMMARY,
+                             description=f"Backfill {start} .. {end}: each date's run, images by decision, contact sheet")

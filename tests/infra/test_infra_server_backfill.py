@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -185,6 +185,21 @@ def test_served_backfill_started_through_the_api_completes_and_publishes(stack, 
         tables = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["run-decisions"])))
     assert len(links) == len(tables) == len(DATES)
     assert all("X-Amz-Expires=900" in a.data or "Expires=" in a.data for a in links)
+
+    # 5. The backfill's own run page lists every date: run id, status, images by decision, contact sheet.
+    with get_client(sync_client=True) as client:
+        own = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    by_key = {a.key: a for a in own}
+    assert {"backfill-dates", "backfill-summary"} <= set(by_key), [a.key for a in own]
+    dates = json.loads(by_key["backfill-dates"].data)
+    assert [d["run_date"] for d in dates] == list(DATES) and {d["status"] for d in dates} == {"committed"}
+    assert {f"run_date={d['run_date']}" for d in dates} == {m.split("/")[1] for m in manifests}
+    assert all(d["run_id"] in m for d, m in zip(dates, manifests))
+    assert all(d["images"] == LIMIT for d in dates)
+    assert sum(d[k] for d in dates for k in ("publish_labeled_preview", "human_review", "reject")) == len(DATES) * LIMIT
+    summary = by_key["backfill-summary"].data
+    assert all(d["contact_sheet_link"] in summary and d["run_id"] in summary for d in dates)
+    assert f"{stack.api_url.removesuffix('/api')}/runs/flow-run/" in summary  # each date's own run page
 
 
 def test_stack_with_workers_fans_a_nightly_out_over_the_gpu_pool(stack, tiny_model):
