@@ -1,6 +1,9 @@
 """Every prefect.yaml deployment resolves: its entrypoint imports and its parameter schema builds."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from pydantic import ValidationError
 
 from flows.backfill import MAX_BACKFILL_DAYS, BackfillParams
 from flows.stack import PREFECT_YAML, deployment_specs, load_entrypoint
+from storage.lease import DEFAULT_TTL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPECS = deployment_specs()
@@ -44,6 +48,29 @@ def test_entrypoint_imports_and_its_parameter_schema_builds(spec):
     assert list(schema["properties"]) == ["params"]
     (model,) = schema["definitions"].values()
     assert model["properties"], "the UI form needs fields"
+
+
+def test_only_the_nightly_retries_as_a_flow_and_its_worker_process_sees_the_policy():
+    raw = yaml.safe_load(PREFECT_YAML.read_text())
+    envs = {d["name"]: d["work_pool"]["job_variables"]["env"] for d in raw["deployments"]}
+    nightly = envs["nightly"]
+    assert nightly["PREFECT_FLOWS_DEFAULT_RETRIES"] == "1"
+    # The retry waits out a crashed attempt's lease, which would otherwise refuse it at once.
+    assert int(nightly["PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS"]) > DEFAULT_TTL.total_seconds()
+    assert {k: v for k, v in nightly.items() if not k.startswith("PREFECT_FLOWS_DEFAULT_")} == envs["backfill"]
+    # A backfill's dates, the shard workers and the review are rerun by a person or by their parent, not by Prefect.
+    assert [name for name, env in envs.items() if "PREFECT_FLOWS_DEFAULT_RETRIES" in env] == ["nightly"]
+
+    # The flow process a worker starts with that environment imports the nightly with the policy...
+    policy = {k: v for k, v in nightly.items() if k.startswith("PREFECT_FLOWS_DEFAULT_")}
+    probe = "from flows.nightly import nightly_campaign as f; print(f.retries, f.retry_delay_seconds)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, env={**os.environ, **policy},
+                         capture_output=True, text=True, timeout=600, check=True).stdout.split()
+    assert out == ["1", nightly["PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS"]]
+    # ...and without it (the CLI, tests) a failed nightly fails at once.
+    from flows.nightly import nightly_campaign
+
+    assert nightly_campaign.retries == 0
 
 
 def test_shard_worker_takes_the_plan_key_and_its_share():

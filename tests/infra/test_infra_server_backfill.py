@@ -263,3 +263,6 @@ def test_prefect_yaml_deploys_to_its_work_pools(stack):
     assert deployed["review/review"].work_pool_name == "cpu-pool"
     assert deployed["nightly_campaign/nightly"].entrypoint == "flows/nightly.py:nightly_campaign"
     assert deployed["nightly_campaign/nightly"].job_variables["env"]["CONCEPTS_S3_BLOCK"] == "concepts-s3"
+    # The flow-level retry policy (infra/README.md) reaches the nightly's runs, and only theirs.
+    assert deployed["nightly_campaign/nightly"].job_variables["env"]["PREFECT_FLOWS_DEFAULT_RETRIES"] == "1"
+    assert "PREFECT_FLOWS_DEFAULT_RETRIES" not in deployed["backfill/backfill"].job_variables["env"]
