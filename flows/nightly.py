@@ -34,12 +34,15 @@ from tasks.manifest_tasks import commit_manifest_task, verify_run_task
 from tasks.report_tasks import publish_run_report_task, report_from_manifest_task, start_progress, update_progress
 from tasks.shard_tasks import render_shard_task
 from worker.shard import RunSpec
+from worker.stage_clock import StageClock, add_seconds
 
 
 @flow(name="nightly_campaign", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
 def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
     """Turn catalog rows into labelled, scored, routed concept images and commit their manifest."""
     logger = get_run_logger()
+    # Wall seconds per step, returned in the summary; what no step covers is Prefect's own time.
+    clock = StageClock()
 
     # 1. Resolve where data goes and what the run depends on, by content: the model's weights
     #    digest, the policy's and thresholds' digests, the sampler the model's defaults resolve to.
@@ -50,9 +53,11 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
     model_dir = str(params.model_path or default_model_dir())
     sampling = _sampling(params, read_defaults(model_dir))
     weights = weights_sha256(Path(model_dir))
+    clock.lap("resolve")
 
     # 2. Read the catalog; the digest of the rows read (after filters) names the run, not the path.
     table = read_catalog_task(catalog_uri, s3, params.limit, params.skus, params.categories)
+    clock.lap("catalog_read")
     run_id = derive_run_id(params, {
         "catalog_sha256": catalog_content_sha256(table), "weights_sha256": weights, "sampling": sampling.__dict__,
         **_config_digests(params.policy_file, params.thresholds_file), "scorer_models": repr(scorer_models()),
@@ -60,16 +65,21 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
     run_date = params.run_date.isoformat()
     manifest = manifest_key(run_date, run_id)
     summary = {"run_id": run_id, "bucket": s3.bucket, "manifest_uri": f"s3://{s3.bucket}/{manifest}", "model_dir": model_dir}
+    clock.lap("run_id")
 
     # 3. Take the run's lease: a second process with the same run id stops here at once, not after
     #    generating everything. The lease is renewed in the background and released at the end.
     with LeaseKeeper(client, s3.bucket, run_id) as lease:
+        clock.lap("lease")
         # 4. A committed run is never redone: it is verified again, and its report written if missing.
         if manifest_exists(client, s3.bucket, manifest):
             verified = _verify_or_fail(s3, run_id, manifest, summary["manifest_uri"])
             logger.info("run %s is already committed at %s; %s", run_id, summary["manifest_uri"], verified["summary"])
+            clock.lap("verification")
             summary.update(report_from_manifest_task(s3, summary["manifest_uri"]))
-            return {**summary, "status": "already_committed", "images": 0, "quarantined": 0, "verified": verified["summary"]}
+            clock.lap("report")
+            return {**summary, "status": "already_committed", "images": 0, "quarantined": 0, "verified": verified["summary"],
+                    "stage_seconds": clock.seconds}
 
         # 5. Validate the catalog; bad rows are quarantined with reasons, not dropped.
         try:
@@ -80,6 +90,7 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
                 uri = write_quarantine_task(s3, quarantine_key(run_date, run_id), error.result.quarantined)
                 logger.error("catalog rejected, nothing generated; quarantined rows with reasons at %s", uri)
             raise
+        clock.lap("validation")
         logger.info("catalog: %d rows checked, %d good, %d quarantined", validation.checked, validation.good.num_rows, validation.quarantined.num_rows)
 
         # 6. Build prompts, seeds and asset ids; split into shards of whole SKUs.
@@ -99,6 +110,7 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
             scorer_models=scorer_models(),
         )
         logger.info("run %s: %d images in %d shards (%s, %d steps, w=%.2f)", run_id, len(planned), len(shards), sampling.scheduler, sampling.steps, sampling.guidance_scale)
+        clock.lap("planning")
 
         # 7. Generate, score, route and publish each shard (one task per shard, not per image), here or
         #    on the fleet's shard workers. A shard is skipped only when S3 holds its staged rows and
@@ -125,6 +137,7 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
                 done += len(outcome.rows)
                 update_progress(progress_artifact, done, len(planned))
         progress.close()
+        clock.lap("shards")
 
         # 8. Commit the manifest: written last, after every image it lists is stored, and only while
         #    this process still holds the run.
@@ -132,15 +145,19 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         rows = [row for outcome in sorted(outcomes, key=lambda o: o.index) for row in outcome.rows]
         committed = commit_manifest_task(s3, manifest, rows)
         decisions = Counter(row["decision"] for row in rows)
+        clock.lap("commit")
 
         # 9. Verify what was just published: re-download every image, check bucket, digest, XMP and C2PA.
         verified = _verify_or_fail(s3, run_id, manifest, summary["manifest_uri"])
+        clock.lap("verification")
         logger.info("run %s: %s", run_id, verified["summary"])
         logger.info("run %s %s: %d images %s", run_id, "committed" if committed else "was already committed", len(rows), dict(decisions))
 
     # 10. Report: contact sheet beside the manifest; decision/score tables and a 15-minute link as artifacts.
     #     A report that fails here is written by the next rerun (step 4), so a commit never lacks one for good.
+    clock.lap("lease")  # its release
     summary.update(publish_run_report_task(s3, run_date, run_id, rows, {}, summary["manifest_uri"]))
+    clock.lap("report")
     return {
         **summary,
         "status": "committed" if committed else "already_committed",
@@ -153,6 +170,9 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         "images_prefix": f"s3://{s3.bucket}/images/run={run_id}/",
         "review_prefix": f"s3://{s3.bucket}/review/run={run_id}/",
         "verified": verified["summary"],
+        "stage_seconds": clock.seconds,
+        # Summed over shards: with shards in flight side by side these add up to more than "shards" above.
+        "shard_seconds": add_seconds(outcome.seconds for outcome in outcomes),
     }
 
 

@@ -11,7 +11,7 @@ import math
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from scoring.thresholds import load_thresholds
 from storage import keys, staging
 from storage.publish import IDENTITY_METADATA_KEY, put_many
 from storage.settings import S3Settings, boto3_client
+from worker.stage_clock import StageClock
 
 SYSTEM_NAME = "catalog-concepts"
 
@@ -72,10 +73,12 @@ class ShardOutcome:
     rows: list[dict]
     resumed: bool
     stale: tuple[str, ...] = ()  # why earlier staged rows were not trusted (their objects were gone or changed)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per stage of this shard (StageClock)
 
 
 def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3: S3Settings) -> ShardOutcome:
     """Make, judge and publish one shard's images, or return its rows when S3 confirms an earlier attempt finished it."""
+    clock = StageClock()
     client = boto3_client(s3)
     stage_key = staging.shard_key(spec.run_id, index, image_identities(spec, planned))
     # 0. A shard is done only when S3 says so: its staged rows AND every object they name, with the
@@ -86,8 +89,10 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     if staged is not None:
         stale = staging.missing_objects(client, s3.bucket, staged)
         if not stale:
-            return ShardOutcome(index=index, rows=staged, resumed=True)
+            clock.lap("resume_check")
+            return ShardOutcome(index=index, rows=staged, resumed=True, seconds=clock.seconds)
         staging.discard(client, s3.bucket, stage_key)
+    clock.lap("resume_check")
 
     # 1. Generate (the pipeline is loaded once per worker process and reused).
     model = load_model(spec.model_dir, choose_placement(spec.device, spec.dtype))
@@ -96,7 +101,9 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
             f"the weights in {spec.model_dir} changed during run {spec.run_id} (sha256 {model.weights_sha256[:12]}, "
             f"the run was planned with {spec.weights_sha256[:12]}); rerun: the new weights make a new run"
         )
+    clock.lap("model_load")
     generated = generate(model, [p.request for p in planned], spec.sampling, spec.batch_size)
+    clock.lap("generation")
 
     # 2. Score while the pixels are in memory.
     pixels = np.stack([g.pixels for g in generated])  # (N, H, W, 3) uint8
@@ -109,6 +116,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     hashes = [duplicates.phash(image) for image in pixels]
     thresholds = load_thresholds(spec.thresholds_path)
     duplicate_of = _duplicates_within_sku(planned, hashes, thresholds["duplicates"]["within_sku_max_distance"])
+    clock.lap("scoring")
 
     # 3. Route every candidate through the review policy.
     policy = load_policy(spec.policy_path)
@@ -132,6 +140,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         keep=None,
         config=load_selection_config(spec.selection_path),
     )
+    clock.lap("policy")
 
     # 4. Label (XMP first, C2PA signed last) and publish (idempotent PUTs: a retry of the same bytes is a no-op).
     signer = load_or_create_signer(spec.signing_dir, spec.signing_cert, spec.signing_key) if spec.signing_dir else None
@@ -142,6 +151,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         )
         for p, g in zip(planned, generated)
     ]
+    clock.lap("labelling")
     bodies = [item.png for item in labelled]
     object_keys = [_object_key(spec.run_id, p, decision, sel.kept) for p, (_, decision), sel in zip(planned, judged, selections)]
     puts = put_many(
@@ -154,6 +164,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         threads=spec.put_threads,
     )
     labelled = _as_stored(client, s3.bucket, puts, labelled)
+    clock.lap("puts")
 
     # 5. Build the manifest rows from the successful PUTs and stage them.
     created_at = dt.datetime.now(dt.timezone.utc)
@@ -164,7 +175,8 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         in zip(planned, generated, tech_scores, judged, puts, hashes, selections, policy_rows, labelled)
     ]
     staging.write_rows(client, s3.bucket, stage_key, rows)
-    return ShardOutcome(index=index, rows=rows, resumed=False, stale=tuple(stale))
+    clock.lap("staging")
+    return ShardOutcome(index=index, rows=rows, resumed=False, stale=tuple(stale), seconds=clock.seconds)
 
 
 def image_identities(spec: RunSpec, planned: Sequence[PlannedImage]) -> list[str]:
