@@ -1,7 +1,6 @@
 """The nightly campaign flow: catalog -> prompts -> images -> scores -> policy -> S3 -> manifest."""
 
 import hashlib
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from flows.resources import default_catalog_uri, default_model_dir, s3_settings,
 from policies.load import DEFAULT_POLICY_PATH
 from prompts.requests import plan_images, shard
 from provenance.verify import RunNotIntactError, not_intact_message
+from reports.progress import terminal_bar
 from scoring.select import DEFAULT_SELECTION_PATH
 from scoring.thresholds import DEFAULT_THRESHOLDS_PATH
 from storage.keys import manifest_key, quarantine_key
@@ -115,28 +115,28 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         # 7. Generate, score, route and publish each shard (one task per shard, not per image), here or
         #    on the fleet's shard workers. A shard is skipped only when S3 holds its staged rows and
         #    every object they name.
-        progress = _progress_bar(len(planned))
-        progress_artifact = start_progress(len(planned))
-        if params.shard_workers:
-            outcomes = run_on_fleet(
-                spec, shards, s3, workers=params.shard_workers, deployment=params.shard_worker_deployment, logger=logger,
-                stall_seconds=params.shard_timeout_minutes * 60,
-                on_progress=lambda images: update_progress(progress_artifact, images, len(planned)),
-            )
-        else:
-            outcomes, done = [], 0
-            futures = [render_shard_task.submit(spec, i, images, s3) for i, images in enumerate(shards)]
-            for future in as_completed(futures):
-                outcome = future.result()
-                outcomes.append(outcome)
-                decisions = Counter(row["decision"] for row in outcome.rows)
-                if outcome.stale:
-                    logger.warning("shard %d: staged rows named %d missing or changed objects (first: %s); made it again", outcome.index, len(outcome.stale), outcome.stale[0])
-                logger.info("shard %d %s: %d images %s", outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
-                progress.update(len(outcome.rows))
-                done += len(outcome.rows)
-                update_progress(progress_artifact, done, len(planned))
-        progress.close()
+        #    Progress moves per decoded batch (the artifact at most every few seconds), not per shard;
+        #    the bar closes on failure too, so an error line never starts after a half-drawn bar.
+        with terminal_bar(len(planned)) as progress:
+            progress_artifact = start_progress(len(planned), bar=progress)
+            if params.shard_workers:
+                outcomes = run_on_fleet(
+                    spec, shards, s3, workers=params.shard_workers, deployment=params.shard_worker_deployment, logger=logger,
+                    stall_seconds=params.shard_timeout_minutes * 60,
+                    on_progress=lambda images: update_progress(progress_artifact, images, len(planned)),
+                )
+            else:
+                outcomes, done = [], 0
+                futures = [render_shard_task.submit(spec, i, images, s3, progress_artifact) for i, images in enumerate(shards)]
+                for future in as_completed(futures):
+                    outcome = future.result()
+                    outcomes.append(outcome)
+                    decisions = Counter(row["decision"] for row in outcome.rows)
+                    if outcome.stale:
+                        logger.warning("shard %d: staged rows named %d missing or changed objects (first: %s); made it again", outcome.index, len(outcome.stale), outcome.stale[0])
+                    logger.info("shard %d %s: %d images %s", outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
+                    done += len(outcome.rows)
+                    update_progress(progress_artifact, done, len(planned))
         clock.lap("shards")
 
         # 8. Commit the manifest: written last, after every image it lists is stored, and only while
@@ -221,19 +221,3 @@ def _with_plan_errors(validation, plan_errors) -> pa.Table:
     ]
     return pa.Table.from_pylist(validation.quarantined.to_pylist() + extra)
 
-
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int):
-    """A terminal progress bar when a person is watching; silent under workers and tests."""
-    if not sys.stderr.isatty():
-        return _NoProgress()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="img", desc="images")

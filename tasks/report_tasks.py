@@ -13,6 +13,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from reports.backfill import backfill_markdown, backfill_rows
+from reports.progress import RunProgress
 from reports.publish import MAX_LINK_SECONDS, publish_contact_sheet
 from reports.run_rows import manifest_decision_counts, manifest_rows_and_categories
 from reports.tables import decision_counts, rule_counts, score_summary
@@ -28,13 +29,18 @@ KEY_BACKFILL_DATES = "backfill-dates"
 KEY_BACKFILL_SUMMARY = "backfill-summary"
 
 
-def start_progress(total_images: int) -> UUID:
-    """A progress artifact at 0% for a run of total_images; returns its id for update_progress."""
-    return create_progress_artifact(0.0, key=KEY_PROGRESS, description=f"0 / {total_images} images")
+def start_progress(total_images: int, bar=None) -> RunProgress:
+    """A progress artifact at 0% for a run of total_images, and the RunProgress that moves it (and the bar) batch by batch."""
+    artifact_id = create_progress_artifact(0.0, key=KEY_PROGRESS, description=f"0 / {total_images} images")
+    return RunProgress(total_images, lambda done, total: _set_progress(artifact_id, done, total), bar=bar)
 
 
-def update_progress(artifact_id: UUID, done_images: int, total_images: int) -> None:
-    """Move the run's progress artifact to done/total (called as each shard finishes)."""
+def update_progress(progress: RunProgress, done_images: int, total_images: int) -> None:
+    """Count done_images of finished shards (called as shards finish); the artifact shows 100% when all are done."""
+    progress.finished(done_images)
+
+
+def _set_progress(artifact_id: UUID, done_images: int, total_images: int) -> None:
     percent = 100.0 if total_images <= 0 else min(100.0, 100.0 * done_images / total_images)
     update_progress_artifact(artifact_id, percent, description=f"{done_images} / {total_images} images")
 

@@ -1,12 +1,18 @@
 """The GPU task: one shard of images generated, scored, routed and published in one worker call."""
 
+from contextlib import contextmanager
+
 from botocore.exceptions import BotoCoreError, ClientError
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from engine.device import choose_placement
+from engine.load import load_model
 from prompts.requests import PlannedImage
-from storage.settings import S3Settings
+from reports.progress import RunProgress, decoded_images
+from storage.settings import S3Settings, boto3_client
 from worker.shard import RunSpec, ShardOutcome, process_shard
+from worker.shard_claims import is_staged
 
 
 def _retry_on_io(task, task_run, state) -> bool:
@@ -33,6 +39,24 @@ def _retry_on_io(task, task_run, state) -> bool:
     # by the deployment's job timeout, and its process is what gets stopped.
     task_run_name="shard-{index}",
 )
-def render_shard_task(spec: RunSpec, index: int, planned: list[PlannedImage], s3: S3Settings) -> ShardOutcome:
-    """Generate, score, route and publish one shard; returns its manifest rows."""
-    return process_shard(spec, index, planned, s3)
+def render_shard_task(
+    spec: RunSpec, index: int, planned: list[PlannedImage], s3: S3Settings, progress: RunProgress | None = None,
+) -> ShardOutcome:
+    """Generate, score, route and publish one shard; returns its manifest rows (each batch counted in `progress`)."""
+    with _batches_counted(spec, index, planned, s3, progress):
+        return process_shard(spec, index, planned, s3)
+
+
+@contextmanager
+def _batches_counted(spec: RunSpec, index: int, planned: list[PlannedImage], s3: S3Settings, progress: RunProgress | None):
+    """Report each decoded batch of this shard to progress; a staged shard makes none (and needs no model)."""
+    if progress is None or is_staged(boto3_client(s3), s3.bucket, spec, index, planned):
+        yield
+        return
+    # The pipeline process_shard generates with: load_model caches it per process, so this is the same object.
+    model = load_model(spec.model_dir, choose_placement(spec.device, spec.dtype))
+    try:
+        with decoded_images(model.pipe, lambda images: progress.batch_made(index, images)):
+            yield
+    finally:
+        progress.shard_left(index)

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
@@ -84,6 +87,12 @@ def test_sample_catalog_end_to_end_then_rerun_adds_nothing(harness, s3_env, mode
         assert row["policy_sha256"] and row["weights_sha256"] and row["denoiser_evals"] > 0
     claims = [row for row in manifest if row["decision"] != "reject"]
     assert claims, "the tiny model's images should not all be rejected"
+
+    # The run's progress artifact, moved from the shards' threads batch by batch, ends with every image counted.
+    with get_client(sync_client=True) as api:
+        (progress,) = api.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["run-progress"])),
+                                         sort=ArtifactSort.CREATED_DESC, limit=1)
+    assert (progress.data, progress.description) == (100.0, f"{len(manifest)} / {len(manifest)} images")
 
     # Quarantined rows carry their reasons.
     quarantine_key = summary["quarantine_uri"].removeprefix(f"s3://{s3.bucket}/")
