@@ -78,6 +78,14 @@ def test_a_single_self_signed_certificate_is_refused(tmp_path):
         load_or_create_signer(tmp_path, cert_path=chain.chain_path)
 
 
+def test_a_key_that_does_not_sign_for_its_chain_is_refused_before_any_image(tmp_path):
+    # Images are not validated one by one as they are signed (the run's verification does that after
+    # commit), so a mismatched key must fail when the signer is built, not after a night of images.
+    mine, other = load_or_create_chain(tmp_path / "a"), load_or_create_chain(tmp_path / "b")
+    with pytest.raises(ValueError, match="does not make valid signatures"):
+        load_or_create_signer(tmp_path, cert_path=mine.chain_path, key_path=other.key_path)
+
+
 def test_signed_png_carries_xmp_and_a_valid_created_manifest(signer):
     image = _label(signer)
     assert image.c2pa_manifest_label.startswith("urn:c2pa:")
