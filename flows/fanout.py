@@ -112,12 +112,21 @@ def run_on_fleet(
 
 def _watch_round(children, staged_images: Callable[[], int], total_images: int, stall_seconds: float, poll_seconds: float):
     """Poll the round's children and S3 until the round ends; returns (their states, why it ended)."""
-    last_images, last_change = -1, time.monotonic()
+    # The stall clock runs only while a child runs: a child waiting for a free slot (the pool busy
+    # with another run) is not stalled, and a child that just started gets the whole period to load
+    # its model and stage a shard. A shard staged or a child starting to run resets the clock.
+    last_images, last_change, running = -1, time.monotonic(), set()
     with get_client(sync_client=True) as api:
         while True:
             states = [api.read_flow_run(child.id).state for child in children]
             if all(state is not None and state.is_final() for state in states):
                 return states, "children ended"
+            started = {child.id for child, state in zip(children, states) if state is not None and state.is_running()}
+            if not running and not started:
+                last_change = time.monotonic()
+            if started - running:
+                last_change = time.monotonic()
+            running |= started
             images = staged_images()
             if images != last_images:
                 last_images, last_change = images, time.monotonic()

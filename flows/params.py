@@ -43,7 +43,7 @@ class NightlyParams(BaseModel):
     shard_worker_deployment: str = Field("shard_worker/shard-worker", description="Deployment the shard workers run (flow/deployment)")
     shard_timeout_minutes: float = Field(
         30.0, gt=0, le=24 * 60,
-        description="With shard workers: when no shard finishes for this long, the workers are cancelled and the pending shards retried once elsewhere, then the run fails naming them",
+        description="With shard workers: when no shard finishes for this long while a shard worker runs (waiting for a free slot does not count), the workers are cancelled and the pending shards retried once elsewhere, then the run fails naming them",
     )
 
     @field_validator("scheduler")

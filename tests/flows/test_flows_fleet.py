@@ -142,7 +142,7 @@ def test_a_frozen_child_is_cancelled_and_its_shard_retried_elsewhere(server, wor
     freezer = _signal_a_child_holding_a_shard(s3, workers, signal.SIGSTOP, frozen)
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
-            summary = nightly_campaign(_params(model_dir, catalog, shard_timeout_minutes=0.75))
+            summary = nightly_campaign(_params(model_dir, catalog, shard_timeout_minutes=1.5))
     finally:
         freezer.join(timeout=5)
         for pid in frozen:  # never leave a stopped process behind
