@@ -54,8 +54,7 @@ def stack_up(
         typer.echo("serving deployments nightly, backfill, review (one run at a time); Ctrl-C stops everything")
         stack.serve_deployments(limit=1, shard_workers=workers)
     finally:
-        for process in fleet:
-            stack.stop_process_group(process)
+        stack.stop_process_groups(fleet)
         stack.stop_server(server)
         typer.echo("prefect server stopped; the embedded S3 keeps running (`catalog-concepts s3 stop` stops it)")
 

@@ -207,18 +207,28 @@ def stop_server(server: LocalServer, timeout_s: float = STOP_TIMEOUT_S) -> None:
 
 def stop_process_group(process: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM a process started in its own session, then SIGKILL its group after timeout_s."""
-    if process.poll() is not None:
-        return
+    stop_process_groups([process], timeout_s)
+
+
+def stop_process_groups(processes: list[subprocess.Popen], timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM every process group at once, then SIGKILL the groups still alive after timeout_s.
+
+    All at once: N workers each taking their time to cancel a flow run would otherwise cost N
+    timeouts, longer than whoever stops us may wait.
+    """
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=timeout_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        alive = [p for p in processes if p.poll() is None]
+        for process in alive:
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout_s
+        for process in alive:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                continue
 
 
 def drain_client_workers() -> None:

@@ -52,8 +52,7 @@ def workers(server, s3_env, tmp_path):
            "CONCEPTS_HOME": str(tmp_path / "concepts-home")}
     processes = stack.start_workers(2, env, tmp_path, pool=POOL)
     yield processes
-    for process in processes:
-        stack.stop_process_group(process)
+    stack.stop_process_groups(processes)
 
 
 @pytest.fixture(scope="module")
