@@ -146,7 +146,10 @@ class TerminalBar:
 
         self._stream = stream or sys.stderr
         self._tqdm = tqdm
-        self._bar = tqdm(total=total, unit="img", desc="images", file=self._stream)
+        # Updates come once per decoded batch (tens of ms at the least), so every one is drawn:
+        # tqdm's defaults (redraw at most every 0.1 s, miniters that grow after a burst) skip
+        # steps whenever two batches end close together, as they do on a busy machine.
+        self._bar = tqdm(total=total, unit="img", desc="images", file=self._stream, mininterval=0, miniters=1)
         self._restore = _write_logs_above_bar(self._tqdm, self._stream)
 
     def update(self, n: int) -> None:
