@@ -21,6 +21,7 @@ from flows.resources import default_catalog_uri, default_model_dir, s3_settings,
 from policies.load import DEFAULT_POLICY_PATH
 from prompts.requests import plan_images, shard
 from provenance.verify import RunNotIntactError, not_intact_message
+from reports.contact_sheet import DEFAULT_MAX_THUMBNAILS, thumbnail_order
 from reports.progress import terminal_bar
 from scoring.select import DEFAULT_SELECTION_PATH
 from scoring.thresholds import DEFAULT_THRESHOLDS_PATH
@@ -148,7 +149,8 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         clock.lap("commit")
 
         # 9. Verify what was just published: re-download every image, check bucket, digest, XMP and C2PA.
-        verified = _verify_or_fail(s3, run_id, manifest, summary["manifest_uri"])
+        #    The contact sheet's pictures are kept from these downloads rather than downloaded again.
+        verified = _verify_or_fail(s3, run_id, manifest, summary["manifest_uri"], keep=thumbnail_order(rows, DEFAULT_MAX_THUMBNAILS))
         clock.lap("verification")
         logger.info("run %s: %s", run_id, verified["summary"])
         logger.info("run %s %s: %d images %s", run_id, "committed" if committed else "was already committed", len(rows), dict(decisions))
@@ -156,7 +158,7 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
     # 10. Report: contact sheet beside the manifest; decision/score tables and a 15-minute link as artifacts.
     #     A report that fails here is written by the next rerun (step 4), so a commit never lacks one for good.
     clock.lap("lease")  # its release
-    summary.update(publish_run_report_task(s3, run_date, run_id, rows, {}, summary["manifest_uri"]))
+    summary.update(publish_run_report_task(s3, run_date, run_id, rows, {}, summary["manifest_uri"], verified["kept"]))
     clock.lap("report")
     return {
         **summary,
@@ -176,9 +178,9 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
     }
 
 
-def _verify_or_fail(s3, run_id: str, manifest: str, manifest_uri: str) -> dict:
-    """Verify every image the committed manifest names; a run that does not verify fails loudly."""
-    verified = verify_run_task(s3, manifest, trust_anchor_pem())
+def _verify_or_fail(s3, run_id: str, manifest: str, manifest_uri: str, keep: frozenset[str] = frozenset()) -> dict:
+    """Verify every image the committed manifest names (keeping the bytes of keep); a run that does not verify fails loudly."""
+    verified = verify_run_task(s3, manifest, trust_anchor_pem(), frozenset(keep))
     if not verified["ok"]:
         raise RunNotIntactError(not_intact_message(run_id, manifest_uri, verified["summary"], verified["failures"]))
     return verified

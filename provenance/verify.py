@@ -11,7 +11,8 @@ import hashlib
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 from provenance.xmp import DIGITAL_SOURCE_TYPE, read_xmp
 from storage.keys import check_run_id
@@ -46,6 +47,7 @@ class VerifyReport:
     manifest_uri: str
     rows: list[ImageCheck]
     unstored: int  # manifest rows that name no object (nothing to verify)
+    kept: dict[str, bytes] = field(default_factory=dict)  # asset id -> bytes, of the asked-for images that verified
 
     @property
     def ok(self) -> bool:
@@ -87,8 +89,13 @@ def verify_run(
     trust_anchor_pem: bytes | str | None = None,
     require_c2pa: bool = True,
     threads: int = DEFAULT_THREADS,
+    keep: Collection[str] = (),
 ) -> VerifyReport:
-    """Re-download every object a committed manifest names and check digest, XMP and C2PA."""
+    """Re-download every object a committed manifest names and check digest, XMP and C2PA.
+
+    keep: asset ids whose verified bytes the report hands back (the contact sheet shows them
+    without downloading them a second time).
+    """
     import pyarrow.parquet as pq
 
     bucket, key = resolve_manifest_key(settings, manifest_key_or_run_id)
@@ -97,18 +104,19 @@ def verify_run(
     rows = table.to_pylist()
     stored = [row for row in rows if row.get("s3_uri")]
     context = _reader_context(trust_anchor_pem)
-    checks = []
+    checks, kept = [], {}
     # Downloads overlap on threads; parsing stays on this thread (one native C2PA context).
     # Chunks bound memory: a 10k-image run is never held in memory at once.
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="verify") as pool:
         for start in range(0, len(stored), _CHUNK):
             chunk = stored[start : start + _CHUNK]
             bodies = pool.map(lambda row: _download(client, row["s3_uri"], bucket), chunk)
-            checks.extend(
-                check_image(row, body, context=context, require_trusted=trust_anchor_pem is not None, require_c2pa=require_c2pa)
-                for row, body in zip(chunk, bodies)
-            )
-    return VerifyReport(manifest_uri=f"s3://{bucket}/{key}", rows=checks, unstored=len(rows) - len(stored))
+            for row, body in zip(chunk, bodies):
+                check = check_image(row, body, context=context, require_trusted=trust_anchor_pem is not None, require_c2pa=require_c2pa)
+                checks.append(check)
+                if check.ok and row["asset_id"] in keep:
+                    kept[row["asset_id"]] = body
+    return VerifyReport(manifest_uri=f"s3://{bucket}/{key}", rows=checks, unstored=len(rows) - len(stored), kept=kept)
 
 
 def check_image(

@@ -64,10 +64,17 @@ def publish_contact_sheet(
     manifest_uri: str | None = None,
     max_thumbnails: int = DEFAULT_MAX_THUMBNAILS,
     expires_in_s: int = MAX_LINK_SECONDS,
+    images: Mapping[str, bytes] | None = None,
 ) -> PublishedReport:
-    """Render the run's contact sheet, store it once under reports/, and presign a link to it."""
+    """Render the run's contact sheet, store it once under reports/, and presign a link to it.
+
+    images: bytes already at hand by asset id (the run's verification keeps those it checked);
+    only the shown images missing from it are downloaded.
+    """
     key = report_key(run_date, run_id)
-    images = fetch_images(s3, rows, thumbnail_order(rows, max_thumbnails))
+    shown = thumbnail_order(rows, max_thumbnails)
+    at_hand = {asset: body for asset, body in (images or {}).items() if asset in shown}
+    images = {**at_hand, **fetch_images(s3, rows, shown - set(at_hand))}
     links = {"manifest": manifest_uri} if manifest_uri else {}
     page = contact_sheet_html(f"Run {run_id} ({run_date})", rows, images, category_by_sku, links)
     # The page is a pure function of the committed rows, so a retry stores identical bytes. A page

@@ -14,10 +14,10 @@ def commit_manifest_task(s3: S3Settings, key: str, rows: list[dict]) -> bool:
 
 
 @task(retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE, timeout_seconds=1800)
-def verify_run_task(s3: S3Settings, key: str, trust_anchor_pem: bytes | None) -> dict:
-    """Re-download and check every image the committed manifest names (retries cover S3 errors only)."""
+def verify_run_task(s3: S3Settings, key: str, trust_anchor_pem: bytes | None, keep: frozenset[str] = frozenset()) -> dict:
+    """Re-download and check every image the committed manifest names (retries cover S3 errors only); "kept": the verified bytes of keep."""
     from provenance.verify import verify_run
 
-    report = verify_run(s3, key, trust_anchor_pem=trust_anchor_pem)
+    report = verify_run(s3, key, trust_anchor_pem=trust_anchor_pem, keep=keep)
     failures = [{"asset_id": c.asset_id, "s3_uri": c.s3_uri, "problems": list(c.problems)} for c in report.failures]
-    return {"ok": report.ok, "summary": report.summary(), "failures": failures[:20]}
+    return {"ok": report.ok, "summary": report.summary(), "failures": failures[:20], "kept": report.kept}

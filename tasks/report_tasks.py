@@ -53,9 +53,10 @@ def publish_run_report_task(
     rows: list[dict],
     category_by_sku: dict[str, str],
     manifest_uri: str,
+    images: dict[str, bytes] | None = None,
 ) -> dict:
-    """Publish the contact sheet and attach the run's tables and links as artifacts; returns its URIs."""
-    report = publish_contact_sheet(s3, run_date, run_id, rows, category_by_sku, manifest_uri)
+    """Publish the contact sheet (images: bytes already at hand, by asset id) and attach the run's tables and links as artifacts."""
+    report = publish_contact_sheet(s3, run_date, run_id, rows, category_by_sku, manifest_uri, images=images)
     create_table_artifact(decision_counts(rows, category_by_sku), key=KEY_DECISIONS,
                           description=f"Images by decision and category, run {run_id}")
     create_table_artifact(score_summary(rows), key=KEY_SCORES, description=f"Score summaries, run {run_id}")

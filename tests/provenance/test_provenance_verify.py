@@ -36,6 +36,20 @@ def test_overwritten_object_fails_its_digest_and_signature(s3, publish_run, sign
     assert any("C2PA manifest label" in p for p in bad.problems)
 
 
+def test_kept_bytes_are_those_of_asked_for_images_that_verified(s3, publish_run):
+    # The contact sheet shows what verification downloaded; a damaged image is never handed on.
+    run = publish_run(s3)
+    client = boto3_client(s3)
+    bucket, damaged_key = split_s3_uri(run.rows[1]["s3_uri"])
+    client.put_object(Bucket=bucket, Key=damaged_key, Body=b"not the image")
+    asked = {run.rows[0]["asset_id"], run.rows[1]["asset_id"], "not-in-the-run"}
+    report = verify_run(s3, run.run_id, keep=asked)
+    assert set(report.kept) == {run.rows[0]["asset_id"]}
+    stored = client.get_object(Bucket=bucket, Key=split_s3_uri(run.rows[0]["s3_uri"])[1])["Body"].read()
+    assert report.kept[run.rows[0]["asset_id"]] == stored
+    assert verify_run(s3, run.run_id).kept == {}  # nothing asked, nothing held
+
+
 def test_deleted_object_is_reported_not_skipped(s3, publish_run):
     run = publish_run(s3)
     bucket, key = split_s3_uri(run.rows[2]["s3_uri"])
