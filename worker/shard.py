@@ -103,7 +103,8 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         )
     clock.lap("model_load")
     generated = generate(model, [p.request for p in planned], spec.sampling, spec.batch_size)
-    clock.lap("generation")
+    # With two shards in flight, one waits while the other has its turn on the pipeline.
+    clock.lap_split("generation", sum(g.compute_seconds for g in generated), rest="pipeline_wait")
 
     # 2. Score while the pixels are in memory.
     pixels = np.stack([g.pixels for g in generated])  # (N, H, W, 3) uint8

@@ -21,6 +21,15 @@ class StageClock:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + (now - self._last)
         self._last = now
 
+    def lap_split(self, stage: str, seconds: float, rest: str) -> None:
+        """Charge `seconds` of the time since the previous lap to stage and the remainder to rest."""
+        now = time.perf_counter()
+        elapsed = now - self._last
+        part = min(max(seconds, 0.0), elapsed)
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + part
+        self.seconds[rest] = self.seconds.get(rest, 0.0) + (elapsed - part)
+        self._last = now
+
     def skip(self) -> None:
         """Charge the time since the previous lap to no stage (it is someone else's to count)."""
         self._last = time.perf_counter()

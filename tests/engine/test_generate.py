@@ -101,3 +101,23 @@ def test_cached_embeddings_give_the_same_pixels_as_plain_diffusers(tiny_model):
     for image, expected in zip(ours, plain):
         assert np.array_equal(image.pixels, expected)
     assert tiny_model.text_cache.hits > 0
+
+
+def test_two_threads_take_whole_turns_not_interleaved_batches(tiny_model):
+    # Two shards in flight: one generates all its batches while the other waits (and is finished on
+    # the CPU meanwhile), so the device never idles while both finish together.
+    import threading
+
+    settings = SamplingSettings("ddim", steps=2, guidance_scale=3.0, width=32, height=32, max_sequence_length=32)
+    order: list[int] = []
+    hook = tiny_model.pipe.vae.decoder.register_forward_pre_hook(lambda module, args: order.append(threading.get_ident()))
+    try:
+        threads = [threading.Thread(target=generate, args=(tiny_model, _requests(), settings, 1)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+    finally:
+        hook.remove()
+    assert len(order) == 10 and len(set(order)) == 2
+    assert order[:5] == [order[0]] * 5 and order[5:] == [order[5]] * 5  # one decode per batch, five batches each
