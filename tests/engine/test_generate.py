@@ -121,3 +121,23 @@ def test_two_threads_take_whole_turns_not_interleaved_batches(tiny_model):
         hook.remove()
     assert len(order) == 10 and len(set(order)) == 2
     assert order[:5] == [order[0]] * 5 and order[5:] == [order[5]] * 5  # one decode per batch, five batches each
+
+
+def test_weights_digest_follows_a_changed_file_and_reuses_an_unchanged_one(tmp_path, monkeypatch):
+    import os
+
+    from engine import load
+
+    (tmp_path / "model_index.json").write_text("{}")
+    weights = tmp_path / "transformer" / "diffusion_pytorch_model.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"a" * 1000)
+    first = load.weights_sha256(tmp_path)
+    reads = []
+    monkeypatch.setattr(load.Path, "open", lambda self, *a, **k: reads.append(self) or open(self, *a, **k))
+    assert load.weights_sha256(tmp_path) == first and reads == []  # unchanged: not read again
+    weights.write_bytes(b"b" * 1000)  # same size, new content
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a later mtime, whatever the clock's grain
+    reads.clear()  # the write itself went through Path.open
+    assert load.weights_sha256(tmp_path) != first and reads == [weights]
