@@ -3,7 +3,7 @@
 import inspect
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,15 +77,23 @@ def generate(
     requests: Sequence[ImageRequest],
     settings: SamplingSettings,
     batch_size: int,
+    on_batch: Callable[[list[GeneratedImage]], None] | None = None,
 ) -> list[GeneratedImage]:
-    """Generate every request in batches; an image depends only on its own request and seed."""
+    """Generate every request in batches; an image depends only on its own request and seed.
+
+    on_batch: called with each batch's images as soon as they are decoded, while the pipeline is
+    still this call's (e.g. to hand them to a thread that finishes them as the next batch runs).
+    """
     settings.check()
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     results: list[GeneratedImage] = []
     with _PIPE_LOCK:
         for start in range(0, len(requests), batch_size):
-            results.extend(_generate_batch(model, requests[start : start + batch_size], settings))
+            batch = _generate_batch(model, requests[start : start + batch_size], settings)
+            if on_batch is not None:
+                on_batch(batch)
+            results.extend(batch)
     return results
 
 

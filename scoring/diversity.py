@@ -67,4 +67,4 @@ def score_diversity(images: np.ndarray, context: Sequence[Mapping]) -> list[dict
 
 def make_diversity_scorer() -> Scorer:
     """The "diversity" scorer."""
-    return Scorer("diversity", SCORER_VERSION, score_diversity)
+    return Scorer("diversity", SCORER_VERSION, score_diversity, compares_images=True)

@@ -24,6 +24,9 @@ class Scorer:
     name: str
     version: str
     score: Callable[[np.ndarray, Sequence[Mapping]], list[dict[str, float]]]
+    # True when an image's scores depend on the other images it is scored with (diversity): such a
+    # scorer sees a whole shard at once; the others may score it batch by batch as images are made.
+    compares_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,15 @@ def default_scorers(models: ScorerModels | None = None) -> list[Scorer]:
 
 
 def run_scorers(
-    scorers: Sequence[Scorer], images: np.ndarray, context: Sequence[Mapping]
+    scorers: Sequence[Scorer], images: np.ndarray, context: Sequence[Mapping], scored: Sequence[dict[str, float]] | None = None
 ) -> tuple[list[dict[str, float]], dict[str, str]]:
-    """Per-image merged scores and {scorer name: version}; two scorers may not claim one score name."""
-    merged: list[dict[str, float]] = [{} for _ in range(len(images))]
+    """Per-image merged scores and {scorer name: version}; two scorers may not claim one score name.
+
+    scored: scores other scorers already gave these images (e.g. batch by batch); the new ones join them.
+    """
+    if scored is not None and len(scored) != len(images):
+        raise ValueError(f"{len(scored)} earlier score sets for {len(images)} images; need one per image")
+    merged: list[dict[str, float]] = [dict(s) for s in scored] if scored is not None else [{} for _ in range(len(images))]
     for scorer in scorers:
         results = scorer.score(images, context)
         if len(results) != len(images):

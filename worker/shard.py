@@ -22,7 +22,7 @@ from engine.request_identity import request_sha256
 from policies.engine import Decision, Policy, decide, load_policy
 from prompts.requests import PlannedImage
 from provenance.c2pa_sign import active_manifest_label
-from provenance.label import LabelledImage, label_image, load_or_create_signer
+from provenance.label import LabelledImage, load_or_create_signer
 from provenance.xmp import DIGITAL_SOURCE_TYPE
 from scoring import duplicates, technical
 from scoring.select import load_selection_config, select_variants
@@ -31,9 +31,8 @@ from scoring.thresholds import load_thresholds
 from storage import keys, staging
 from storage.publish import IDENTITY_METADATA_KEY, put_many
 from storage.settings import S3Settings, boto3_client
+from worker.finish import Finisher, finish_batch, image_context
 from worker.stage_clock import StageClock
-
-SYSTEM_NAME = "catalog-concepts"
 
 # Where an image waits after the policy: only previews are published; review images wait
 # unpublished for a person; rejected ones are kept for audit.
@@ -94,27 +93,36 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         staging.discard(client, s3.bucket, stage_key)
     clock.lap("resume_check")
 
-    # 1. Generate (the pipeline is loaded once per worker process and reused).
+    # 1. Generate (the pipeline is loaded once per worker process and reused). Each decoded batch is
+    #    scored (scorers that look at one image), hashed and labelled (XMP first, C2PA signed last)
+    #    on a second thread while the next batch generates.
     model = load_model(spec.model_dir, choose_placement(spec.device, spec.dtype))
     if model.weights_sha256 != spec.weights_sha256:
         raise RuntimeError(
             f"the weights in {spec.model_dir} changed during run {spec.run_id} (sha256 {model.weights_sha256[:12]}, "
             f"the run was planned with {spec.weights_sha256[:12]}); rerun: the new weights make a new run"
         )
+    scorers = default_scorers(spec.scorer_models)
+    signer = load_or_create_signer(spec.signing_dir, spec.signing_cert, spec.signing_key) if spec.signing_dir else None
+    by_asset = {p.request.asset_id: p for p in planned}
     clock.lap("model_load")
-    generated = generate(model, [p.request for p in planned], spec.sampling, spec.batch_size)
-    # With two shards in flight, one waits while the other has its turn on the pipeline.
-    clock.lap_split("generation", sum(g.compute_seconds for g in generated), rest="pipeline_wait")
+    with Finisher(lambda batch: finish_batch(
+        [by_asset[g.request.asset_id] for g in batch], batch, [s for s in scorers if not s.compares_images], signer,
+        system_version=model.model_id, c2pa_parameters=lambda p: _c2pa_parameters(spec, model, p),
+    )) as finisher:
+        generated = generate(model, [p.request for p in planned], spec.sampling, spec.batch_size, on_batch=finisher.add)
+        # With two shards in flight, one waits while the other has its turn on the pipeline.
+        clock.lap_split("generation", sum(g.compute_seconds for g in generated), rest="pipeline_wait")
+        finished = finisher.results()
+    clock.lap("finishing_wait")  # the last batch's finishing, which nothing overlaps
 
-    # 2. Score while the pixels are in memory.
+    # 2. Scores that compare images with each other see the whole shard (a shard holds whole SKUs).
     pixels = np.stack([g.pixels for g in generated])  # (N, H, W, 3) uint8
-    context = [
-        {"prompt": p.request.prompt, "sku": p.request.sku, "variant": p.request.variant, "background": p.background, **p.attributes}
-        for p in planned
-    ]
-    tech_scores, scorer_versions = run_scorers(default_scorers(spec.scorer_models), pixels, context)
-    scorer_versions["phash"] = duplicates.SCORER_VERSION
-    hashes = [duplicates.phash(image) for image in pixels]
+    tech_scores, scorer_versions = run_scorers(
+        [s for s in scorers if s.compares_images], pixels, image_context(planned), scored=finished.scores
+    )
+    scorer_versions = {**finished.scorer_versions, **scorer_versions, "phash": duplicates.SCORER_VERSION}
+    hashes, labelled = finished.hashes, finished.labelled
     thresholds = load_thresholds(spec.thresholds_path)
     duplicate_of = _duplicates_within_sku(planned, hashes, thresholds["duplicates"]["within_sku_max_distance"])
     clock.lap("scoring")
@@ -143,16 +151,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     )
     clock.lap("policy")
 
-    # 4. Label (XMP first, C2PA signed last) and publish (idempotent PUTs: a retry of the same bytes is a no-op).
-    signer = load_or_create_signer(spec.signing_dir, spec.signing_cert, spec.signing_key) if spec.signing_dir else None
-    labelled = [
-        label_image(
-            g.pixels, asset_id=p.request.asset_id, prompt=p.request.prompt, system=SYSTEM_NAME,
-            system_version=model.model_id, parameters=_c2pa_parameters(spec, model, p), signer=signer,
-        )
-        for p, g in zip(planned, generated)
-    ]
-    clock.lap("labelling")
+    # 4. Publish the labelled images (idempotent PUTs: a retry of the same bytes is a no-op).
     bodies = [item.png for item in labelled]
     object_keys = [_object_key(spec.run_id, p, decision, sel.kept) for p, (_, decision), sel in zip(planned, judged, selections)]
     puts = put_many(
@@ -177,7 +176,9 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     ]
     staging.write_rows(client, s3.bucket, stage_key, rows)
     clock.lap("staging")
-    return ShardOutcome(index=index, rows=rows, resumed=False, stale=tuple(stale), seconds=clock.seconds)
+    # The finishing thread's seconds ran beside generation: they are reported, not added to its wall time.
+    seconds = {**clock.seconds, **{f"{stage} (beside generation)": s for stage, s in finished.seconds.items()}}
+    return ShardOutcome(index=index, rows=rows, resumed=False, stale=tuple(stale), seconds=seconds)
 
 
 def image_identities(spec: RunSpec, planned: Sequence[PlannedImage]) -> list[str]:
