@@ -26,6 +26,11 @@ class EmbeddingCache:
         self.misses = 0
         self._entries: OrderedDict[tuple[str, int | None], tuple] = OrderedDict()
 
+    def clear(self) -> None:
+        """Forget every entry (a benchmark starts each run as cold as a fresh worker process)."""
+        self.used_bytes = self.hits = self.misses = 0
+        self._entries.clear()
+
     def get(self, key):
         entry = self._entries.get(key)
         if entry is not None:

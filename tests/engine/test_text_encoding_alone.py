@@ -29,3 +29,15 @@ def test_embedding_does_not_depend_on_the_texts_encoded_with_it(tiny_model_dir):
         assert not torch.equal(together["prompt_embeds"][0], together["prompt_embeds"][1])
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_cleared_cache_encodes_again(tiny_model_dir):
+    # bench/flow_overhead.py starts each flow run as cold as a fresh worker process.
+    model = load_model(tiny_model_dir, choose_placement("cpu", "float32"))
+    cache = EmbeddingCache()
+    embedding_kwargs(model.pipe, cache, PROMPTS[:2], [NEGATIVE] * 2, 32)
+    assert cache.misses == 3 and cache.used_bytes > 0
+    cache.clear()
+    assert (cache.hits, cache.misses, cache.used_bytes) == (0, 0, 0)
+    embedding_kwargs(model.pipe, cache, PROMPTS[:2], [NEGATIVE] * 2, 32)
+    assert cache.misses == 3
