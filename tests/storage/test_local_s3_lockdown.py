@@ -533,6 +533,12 @@ def test_a_server_started_without_the_lockdown_is_never_reused(tmp_path: Path) -
             cwd=data_dir, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
+        # Until exec completes, the child's /proc cmdline is still this Python's: on a busy machine
+        # start_local_s3 could look before then, miss the old server and collide on its files.
+        deadline = time.monotonic() + 120
+        while Path(os.fsdecode(Path(f"/proc/{old.pid}/cmdline").read_bytes().split(b"\0")[0])).name != "weed":
+            assert old.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
         (data_dir / "weed.pid").write_text(json.dumps({"pid": old.pid, "endpoint_url": "http://127.0.0.1:1"}))
         assert find_running(data_dir) is None
         try:
