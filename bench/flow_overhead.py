@@ -39,8 +39,8 @@ FLOW, PLAIN = "flow", "plain"
 FLOW_STAGES = ("resolve", "catalog_read", "run_id", "lease", "validation", "planning", "shards", "commit", "verification", "report")
 # Inside the shards, per shard (worker/shard.py), summed over shards.
 SHARD_STAGES = (
-    "resume_check", "model_load", "pipeline_wait", "generation", "scoring (beside generation)", "labelling (beside generation)",
-    "finishing_wait", "scoring", "policy", "puts", "staging",
+    "resume_check", "model_load", "waiting", "generation", "scoring (beside generation)", "labelling (beside generation)",
+    "scoring", "labelling", "policy", "puts", "staging",
 )
 ORCHESTRATION = "prefect (rest)"
 

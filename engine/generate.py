@@ -3,7 +3,8 @@
 import inspect
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,14 @@ _OPTIONAL_CALL_KWARGS = {"use_resolution_binning": False, "clean_caption": False
 # other is scored, signed and stored. Taken per batch, two shards interleaved their batches, ended
 # generating together and then both left the device idle while they finished on the CPU
 # (simulated accelerator, 4 shards of 48 images, 2 in flight: 16.9 s vs 19.2 s, median of 4 pairs).
-_PIPE_LOCK = threading.Lock()
+_PIPE_LOCK = threading.RLock()
+
+
+@contextmanager
+def pipeline_turn() -> Iterator[None]:
+    """Hold this process's pipeline across several calls of generate and whatever runs between them."""
+    with _PIPE_LOCK:
+        yield
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""Finishing images batch by batch on a second thread while the next batch generates.
+"""Finishing images batch by batch, as each batch is decoded.
 
 What an image needs only from itself, its per-image scores, its pHash and its signed label
-(PNG with XMP, C2PA last), is made as soon as its batch is decoded. On an accelerator the
-device then never waits for it; on the 2-core CPU it runs in the gaps generation leaves
-(its serial parts use one core) instead of after it on one core. What compares images with
-each other (diversity, duplicates, selection) and what depends on the policy (where an image
-is stored) waits for the whole shard.
+(PNG with XMP, C2PA last), is made as soon as its batch is decoded: on an accelerator on a
+second thread while the next batch generates, so the device never waits for it; on a CPU
+inline, because there work beside a generation slows it more than it saves (worker/shard.py).
+What compares images with each other (diversity, duplicates, selection) and what depends on
+the policy (where an image is stored) waits for the whole shard.
 """
 
 from collections.abc import Callable, Sequence
@@ -73,23 +73,28 @@ def finish_batch(
 
 
 class Finisher:
-    """Finishes each batch handed to it on one background thread, in the order handed."""
+    """Finishes each batch handed to it, in the order handed: on one background thread, or inline."""
 
-    def __init__(self, finish: Callable[[Sequence[GeneratedImage]], FinishedBatch]) -> None:
+    def __init__(self, finish: Callable[[Sequence[GeneratedImage]], FinishedBatch], background: bool = True) -> None:
         self._finish = finish
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish") if background else None
         self._pending: list[Future] = []
 
     def add(self, generated: list[GeneratedImage]) -> None:
-        """Queue a decoded batch (engine.generate's on_batch)."""
-        self._pending.append(self._pool.submit(self._finish, generated))
+        """Finish a decoded batch, or queue it for the background thread (engine.generate's on_batch)."""
+        if self._pool is not None:
+            self._pending.append(self._pool.submit(self._finish, generated))
+            return
+        done: Future = Future()
+        done.set_result(self._finish(generated))
+        self._pending.append(done)
 
     def results(self) -> FinishedBatch:
         """Every batch finished, joined in order: one FinishedBatch for the shard (raises a batch's error)."""
         try:
             batches = [future.result() for future in self._pending]
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self.close()
         versions: dict[str, str] = {}
         for batch in batches:
             versions.update(batch.scorer_versions)
@@ -103,7 +108,8 @@ class Finisher:
 
     def close(self) -> None:
         """Stop without waiting for results (generation failed): queued batches are dropped."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> "Finisher":
         return self

@@ -11,12 +11,13 @@ import math
 import os
 import socket
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from engine.device import choose_placement
-from engine.generate import GeneratedImage, SamplingSettings, generate
+from engine.generate import GeneratedImage, SamplingSettings, generate, pipeline_turn
 from engine.load import LoadedModel, load_model
 from engine.request_identity import request_sha256
 from policies.engine import Decision, Policy, decide, load_policy
@@ -94,8 +95,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     clock.lap("resume_check")
 
     # 1. Generate (the pipeline is loaded once per worker process and reused). Each decoded batch is
-    #    scored (scorers that look at one image), hashed and labelled (XMP first, C2PA signed last)
-    #    on a second thread while the next batch generates.
+    #    scored (scorers that look at one image), hashed and labelled (XMP first, C2PA signed last).
     model = load_model(spec.model_dir, choose_placement(spec.device, spec.dtype))
     if model.weights_sha256 != spec.weights_sha256:
         raise RuntimeError(
@@ -106,79 +106,87 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     signer = load_or_create_signer(spec.signing_dir, spec.signing_cert, spec.signing_key) if spec.signing_dir else None
     by_asset = {p.request.asset_id: p for p in planned}
     clock.lap("model_load")
-    with Finisher(lambda batch: finish_batch(
-        [by_asset[g.request.asset_id] for g in batch], batch, [s for s in scorers if not s.compares_images], signer,
-        system_version=model.model_id, c2pa_parameters=lambda p: _c2pa_parameters(spec, model, p),
-    )) as finisher:
-        generated = generate(model, [p.request for p in planned], spec.sampling, spec.batch_size, on_batch=finisher.add)
-        # With two shards in flight, one waits while the other has its turn on the pipeline.
-        clock.lap_split("generation", sum(g.compute_seconds for g in generated), rest="pipeline_wait")
-        finished = finisher.results()
-    clock.lap("finishing_wait")  # the last batch's finishing, which nothing overlaps
+    # On an accelerator, batches are finished on a second thread while the next batch generates, and
+    # the next shard generates while this one is judged and published. On a CPU, work beside a
+    # generation slows it more than it saves (2-core box: generation 5.6x slower while PUTs ran beside
+    # it; batches finished beside it 19.0 s vs inline 18.1 s for 128 images), so there a shard holds
+    # the pipeline from its first batch to its staged rows and finishes each batch inline.
+    beside = model.placement.device != "cpu"
+    with nullcontext() if beside else pipeline_turn():
+        with Finisher(lambda batch: finish_batch(
+            [by_asset[g.request.asset_id] for g in batch], batch, [s for s in scorers if not s.compares_images], signer,
+            system_version=model.model_id, c2pa_parameters=lambda p: _c2pa_parameters(spec, model, p),
+        ), background=beside) as finisher:
+            generated = generate(model, [p.request for p in planned], spec.sampling, spec.batch_size, on_batch=finisher.add)
+            finished = finisher.results()
+        # The rest is waiting: for another shard's turn on the pipeline, or for the last batch's finishing.
+        inline = {} if beside else finished.seconds
+        clock.lap_parts({"generation": sum(g.compute_seconds for g in generated), **inline}, rest="waiting")
 
-    # 2. Scores that compare images with each other see the whole shard (a shard holds whole SKUs).
-    pixels = np.stack([g.pixels for g in generated])  # (N, H, W, 3) uint8
-    tech_scores, scorer_versions = run_scorers(
-        [s for s in scorers if s.compares_images], pixels, image_context(planned), scored=finished.scores
-    )
-    scorer_versions = {**finished.scorer_versions, **scorer_versions, "phash": duplicates.SCORER_VERSION}
-    hashes, labelled = finished.hashes, finished.labelled
-    thresholds = load_thresholds(spec.thresholds_path)
-    duplicate_of = _duplicates_within_sku(planned, hashes, thresholds["duplicates"]["within_sku_max_distance"])
-    clock.lap("scoring")
+        # 2. Scores that compare images with each other see the whole shard (a shard holds whole SKUs).
+        pixels = np.stack([g.pixels for g in generated])  # (N, H, W, 3) uint8
+        tech_scores, scorer_versions = run_scorers(
+            [s for s in scorers if s.compares_images], pixels, image_context(planned), scored=finished.scores
+        )
+        scorer_versions = {**finished.scorer_versions, **scorer_versions, "phash": duplicates.SCORER_VERSION}
+        hashes, labelled = finished.hashes, finished.labelled
+        thresholds = load_thresholds(spec.thresholds_path)
+        duplicate_of = _duplicates_within_sku(planned, hashes, thresholds["duplicates"]["within_sku_max_distance"])
+        clock.lap("scoring")
 
-    # 3. Route every candidate through the review policy.
-    policy = load_policy(spec.policy_path)
-    # The model's card, not the catalog, says whether its training domain is closed (SAFE-002).
-    closed_domain = model.defaults.get("closed_domain")
-    judged, policy_rows = [], []
-    for p, scores, dup in zip(planned, tech_scores, duplicate_of):
-        # Near-duplicates travel as duplicate_of; the policy decides what they cost.
-        failures = technical.technical_failures(scores, thresholds, p.background)
-        row = _policy_row(p, scores, failures, dup, closed_domain)
-        policy_rows.append(row)
-        judged.append((failures, decide(policy, row)))
+        # 3. Route every candidate through the review policy.
+        policy = load_policy(spec.policy_path)
+        # The model's card, not the catalog, says whether its training domain is closed (SAFE-002).
+        closed_domain = model.defaults.get("closed_domain")
+        judged, policy_rows = [], []
+        for p, scores, dup in zip(planned, tech_scores, duplicate_of):
+            # Near-duplicates travel as duplicate_of; the policy decides what they cost.
+            failures = technical.technical_failures(scores, thresholds, p.background)
+            row = _policy_row(p, scores, failures, dup, closed_domain)
+            policy_rows.append(row)
+            judged.append((failures, decide(policy, row)))
 
-    # 3b. Keep the best variants of each SKU (a shard holds whole SKUs); the rest are stored unpublished.
-    selections = select_variants(
-        [
-            {"sku": p.request.sku, "variant": p.request.variant, "decision": d.action, "scores": s,
-             "technical_failures": f, "phash": h}
-            for p, s, (f, d), h in zip(planned, tech_scores, judged, hashes)
-        ],
-        keep=None,
-        config=load_selection_config(spec.selection_path),
-    )
-    clock.lap("policy")
+        # 3b. Keep the best variants of each SKU (a shard holds whole SKUs); the rest are stored unpublished.
+        selections = select_variants(
+            [
+                {"sku": p.request.sku, "variant": p.request.variant, "decision": d.action, "scores": s,
+                 "technical_failures": f, "phash": h}
+                for p, s, (f, d), h in zip(planned, tech_scores, judged, hashes)
+            ],
+            keep=None,
+            config=load_selection_config(spec.selection_path),
+        )
+        clock.lap("policy")
 
-    # 4. Publish the labelled images (idempotent PUTs: a retry of the same bytes is a no-op).
-    bodies = [item.png for item in labelled]
-    object_keys = [_object_key(spec.run_id, p, decision, sel.kept) for p, (_, decision), sel in zip(planned, judged, selections)]
-    puts = put_many(
-        client,
-        s3.bucket,
-        [
-            (key, body, "image/png", {"asset-id": p.request.asset_id, IDENTITY_METADATA_KEY: _pixel_identity(p, g)})
-            for key, body, p, g in zip(object_keys, bodies, planned, generated)
-        ],
-        threads=spec.put_threads,
-    )
-    labelled = _as_stored(client, s3.bucket, puts, labelled)
-    clock.lap("puts")
+        # 4. Publish the labelled images (idempotent PUTs: a retry of the same bytes is a no-op).
+        bodies = [item.png for item in labelled]
+        object_keys = [_object_key(spec.run_id, p, decision, sel.kept) for p, (_, decision), sel in zip(planned, judged, selections)]
+        puts = put_many(
+            client,
+            s3.bucket,
+            [
+                (key, body, "image/png", {"asset-id": p.request.asset_id, IDENTITY_METADATA_KEY: _pixel_identity(p, g)})
+                for key, body, p, g in zip(object_keys, bodies, planned, generated)
+            ],
+            threads=spec.put_threads,
+        )
+        labelled = _as_stored(client, s3.bucket, puts, labelled)
+        clock.lap("puts")
 
-    # 5. Build the manifest rows from the successful PUTs and stage them.
-    created_at = dt.datetime.now(dt.timezone.utc)
-    rows = [
-        _manifest_row(spec, model, policy, p, g, scores, scorer_versions, decision, put, s3.bucket, h, created_at, item)
-        | _selection_columns(sel, policy_row)
-        for p, g, scores, (failures, decision), put, h, sel, policy_row, item
-        in zip(planned, generated, tech_scores, judged, puts, hashes, selections, policy_rows, labelled)
-    ]
-    staging.write_rows(client, s3.bucket, stage_key, rows)
-    clock.lap("staging")
-    # The finishing thread's seconds ran beside generation: they are reported, not added to its wall time.
-    seconds = {**clock.seconds, **{f"{stage} (beside generation)": s for stage, s in finished.seconds.items()}}
-    return ShardOutcome(index=index, rows=rows, resumed=False, stale=tuple(stale), seconds=seconds)
+        # 5. Build the manifest rows from the successful PUTs and stage them.
+        created_at = dt.datetime.now(dt.timezone.utc)
+        rows = [
+            _manifest_row(spec, model, policy, p, g, scores, scorer_versions, decision, put, s3.bucket, h, created_at, item)
+            | _selection_columns(sel, policy_row)
+            for p, g, scores, (failures, decision), put, h, sel, policy_row, item
+            in zip(planned, generated, tech_scores, judged, puts, hashes, selections, policy_rows, labelled)
+        ]
+        staging.write_rows(client, s3.bucket, stage_key, rows)
+        clock.lap("staging")
+        # The finishing thread's seconds ran beside generation: they are reported, not added to its wall time.
+        beside_seconds = finished.seconds if beside else {}
+        seconds = {**clock.seconds, **{f"{stage} (beside generation)": s for stage, s in beside_seconds.items()}}
+        return ShardOutcome(index=index, rows=rows, resumed=False, stale=tuple(stale), seconds=seconds)
 
 
 def image_identities(spec: RunSpec, planned: Sequence[PlannedImage]) -> list[str]:

@@ -21,13 +21,15 @@ class StageClock:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + (now - self._last)
         self._last = now
 
-    def lap_split(self, stage: str, seconds: float, rest: str) -> None:
-        """Charge `seconds` of the time since the previous lap to stage and the remainder to rest."""
+    def lap_parts(self, parts: Mapping[str, float], rest: str) -> None:
+        """Charge the time since the previous lap to the stages in parts (as far as it goes) and the remainder to rest."""
         now = time.perf_counter()
-        elapsed = now - self._last
-        part = min(max(seconds, 0.0), elapsed)
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + part
-        self.seconds[rest] = self.seconds.get(rest, 0.0) + (elapsed - part)
+        left = now - self._last
+        for stage, seconds in parts.items():
+            part = min(max(seconds, 0.0), left)
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + part
+            left -= part
+        self.seconds[rest] = self.seconds.get(rest, 0.0) + left
         self._last = now
 
     def skip(self) -> None:

@@ -141,3 +141,19 @@ def test_weights_digest_follows_a_changed_file_and_reuses_an_unchanged_one(tmp_p
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a later mtime, whatever the clock's grain
     reads.clear()  # the write itself went through Path.open
     assert load.weights_sha256(tmp_path) != first and reads == [weights]
+
+
+def test_a_held_turn_admits_its_own_calls_and_keeps_other_threads_out(tiny_model):
+    import threading
+
+    from engine.generate import pipeline_turn
+
+    settings = SamplingSettings("ddim", steps=2, guidance_scale=3.0, width=32, height=32, max_sequence_length=32)
+    other_done = threading.Event()
+    other = threading.Thread(target=lambda: (generate(tiny_model, _requests()[:1], settings, 1), other_done.set()))
+    with pipeline_turn():
+        generate(tiny_model, _requests()[:1], settings, 1)  # the holder's own call does not deadlock
+        other.start()
+        assert not other_done.wait(timeout=2.0)  # another thread waits for the turn to end
+    other.join(timeout=300)
+    assert other_done.is_set()

@@ -43,6 +43,17 @@ def test_batches_are_finished_off_the_calling_thread_and_joined_in_order():
     assert set(result.seconds) == {"scoring", "labelling"}
 
 
+def test_inline_finishing_runs_on_the_calling_thread_as_each_batch_arrives():
+    images = [_image(i)[1] for i in range(3)]
+    threads: set[int] = set()
+    with Finisher(lambda batch: _finish(batch, threads), background=False) as finisher:
+        finisher.add(images[:2])
+        assert threads == {threading.get_ident()}  # done before add returned
+        finisher.add(images[2:])
+        result = finisher.results()
+    assert [s["mean"] for s in result.scores] == [0.0, 10.0, 20.0] and len(result.labelled) == 3
+
+
 def test_a_failed_batch_fails_the_results_and_a_comparing_scorer_is_refused():
     def broken(batch):
         raise RuntimeError("scorer crashed")

@@ -18,13 +18,13 @@ def test_each_lap_charges_the_time_since_the_previous_one(monkeypatch):
     assert clock.seconds == {"read": 0.5 + 0.75, "generation": 1.5, "puts": 1.0}
 
 
-def test_a_split_lap_charges_the_part_and_the_rest(monkeypatch):
+def test_a_lap_in_parts_charges_each_part_and_the_rest(monkeypatch):
     ticks = iter([0.0, 5.0, 6.0])
     monkeypatch.setattr(stage_clock.time, "perf_counter", lambda: next(ticks))
     clock = StageClock()
-    clock.lap_split("generation", 3.0, rest="pipeline_wait")  # 5 s: 3 generating, 2 waiting
-    clock.lap_split("generation", 9.0, rest="pipeline_wait")  # never more than the lap itself
-    assert clock.seconds == {"generation": 4.0, "pipeline_wait": 2.0}
+    clock.lap_parts({"generation": 3.0, "labelling": 0.5}, rest="waiting")  # 5 s: 3 + 0.5, 1.5 waiting
+    clock.lap_parts({"generation": 9.0, "labelling": 1.0}, rest="waiting")  # never more than the lap itself
+    assert clock.seconds == {"generation": 4.0, "labelling": 0.5, "waiting": 1.5}
 
 
 @pytest.mark.parametrize(
