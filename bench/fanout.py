@@ -13,6 +13,12 @@ devices even on 2 cores; text encoding, VAE, scoring, signing and PUTs are real 
 records give device-busy time and model loads per worker process. The second part runs the
 shipped model on the CPU: 1 worker x 2 torch threads against 2 workers x 1 thread.
 
+The simulated device counts as an accelerator (engine.load.LoadedModel.on_accelerator): host work
+of a batch runs beside the next batch's generation, as it does on a GPU. Whole-night columns include
+the night's fixed costs (planning, child start, commit, verify, report); the steady columns cover the
+window in which every worker's device has started and none has run out of work, which is where a real
+night spends its hours.
+
 Configurations are interleaved (the order reverses every repeat) and medians are reported, so a
 change in background load hits every configuration.
 """
@@ -75,6 +81,11 @@ class Run:
     busy_s: float | None = None  # simulated device busy time within the nightly (sim only)
     loads_per_process: list[int] = field(default_factory=list)  # sim only
     load_avg: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at start and end
+    # Steady state (sim only): from the moment every worker's device has started to the moment the
+    # first one runs out of work. A real night keeps its GPUs in this state for hours; the fixed
+    # costs around it (planning, child start, commit) are paid once per night and reported apart.
+    steady_s: float | None = None
+    steady_busy_s: float | None = None
 
     @property
     def images_per_s(self) -> float:
@@ -121,6 +132,7 @@ def summarize(runs: list[Run]) -> dict[Config, dict]:
         # Device idle while the children work (model load, host work not hidden behind the next
         # shard's generation), per shard: busy time always lies inside some child's work period.
         idle = [(sum(r.work_s) - r.busy_s) / r.shards for r in group if r.busy_s is not None]
+        steady = [r.steady_busy_s / (n * r.steady_s) for r in group if r.steady_s]
         table[config] = {
             "repeats": len(group),
             "images": group[0].images,
@@ -131,6 +143,8 @@ def summarize(runs: list[Run]) -> dict[Config, dict]:
             "fanout_images_per_s": _median(r.fanout_images_per_s for r in group),
             "busy_fraction": _median(busy),
             "busy_fraction_fanout": _median(busy_span),
+            "busy_fraction_steady": _median(steady),
+            "steady_s": _median(r.steady_s for r in group),
             "loads_per_process": max((x for r in group for x in r.loads_per_process), default=None),
             "child_start_s": _median(x for r in group for x in r.child_start_s),
             "child_pickup_s": _median(x for r in group for x in r.child_pickup_s),
@@ -144,6 +158,12 @@ def summarize(runs: list[Run]) -> dict[Config, dict]:
         single = table.get(Config(config.kind, 1, config.threads))
         for key, rate in (("efficiency", "images_per_s"), ("efficiency_fanout", "fanout_images_per_s")):
             row[key] = row[rate] / (config.workers * single[rate]) if single else None
+        # Every batch holds a simulated device for the same time, so in steady state a worker's
+        # throughput is its device's busy fraction times a constant: efficiency is their ratio.
+        steady_single = single and single.get("busy_fraction_steady")
+        row["efficiency_steady"] = (
+            row["busy_fraction_steady"] / steady_single if steady_single and row.get("busy_fraction_steady") is not None else None
+        )
     return table
 
 
@@ -161,15 +181,17 @@ def format_tables(table: dict[Config, dict]) -> str:
             "busy = device-busy / (N x time)",
             "",
             "| workers | images | wall s | img/s | efficiency | fan-out s | fan-out eff. | busy / wall | busy / fan-out "
-            "| loads / process | child start s (pickup) | no-shard s / shard | device idle s / shard | parent before / after s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| steady s | steady eff. | busy / steady | loads / process | child start s (pickup) | no-shard s / shard "
+            "| device idle s / shard | parent before / after s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for c in sim:
             r = table[c]
             lines.append(
                 f"| {c.workers} | {r['images']} | {_fmt(r['wall_s'], '.1f')} | {_fmt(r['images_per_s'])} | {_fmt(r['efficiency'])} "
                 f"| {_fmt(r['span_s'], '.1f')} | {_fmt(r['efficiency_fanout'])} | {_fmt(r['busy_fraction'])} "
-                f"| {_fmt(r['busy_fraction_fanout'])} | {_fmt(r['loads_per_process'], 'd')} "
+                f"| {_fmt(r['busy_fraction_fanout'])} | {_fmt(r['steady_s'], '.1f')} | {_fmt(r['efficiency_steady'])} "
+                f"| {_fmt(r['busy_fraction_steady'])} | {_fmt(r['loads_per_process'], 'd')} "
                 f"| {_fmt(r['child_start_s'], '.1f')} ({_fmt(r['child_pickup_s'], '.1f')}) | {_fmt(r['shard_gap_s'])} "
                 f"| {_fmt(r['idle_s_per_shard'])} | {_fmt(r['parent_before_s'], '.1f')} / {_fmt(r['parent_after_s'], '.1f')} |"
             )
@@ -332,12 +354,32 @@ def measure(config: Config, catalog: Path, model_dir: Path, s3_server, record_di
         ours = {pid: r for pid, r in records.items() if r.busy_seconds(started, ended) > 0}
         run.busy_s = sum(r.busy_seconds(started, ended) for r in ours.values())
         run.loads_per_process = [r.loads for r in ours.values()]
+        run.steady_s, run.steady_busy_s = steady_state(list(ours.values()), started, ended)
     boto3_client(local_s3_settings(s3_server, bucket)).delete_bucket(Bucket=bucket)  # SeaweedFS deletes a non-empty bucket
     return run
 
 
+def steady_state(devices: list, start: float, end: float) -> tuple[float | None, float | None]:
+    """(seconds, device-busy seconds) of the window in which every device has started and none has finished.
+
+    devices: engine.simulated_accelerator.DeviceRecords of the run's processes; [start, end] the run.
+    None when the devices never worked at the same time.
+    """
+    spans = [(min(s for s, _ in d.busy if s >= start), max(e for _, e in d.busy if e <= end))
+             for d in devices if any(s >= start and e <= end for s, e in d.busy)]
+    if not spans:
+        return None, None
+    window_start, window_end = max(s for s, _ in spans), min(e for _, e in spans)
+    if window_end <= window_start:
+        return None, None
+    return window_end - window_start, sum(d.busy_seconds(window_start, window_end) for d in devices)
+
+
 def _print_run(run: Run) -> None:
-    busy = "" if run.busy_s is None else f", busy {run.busy_s / (run.config.workers * run.wall_s):.2f}, loads/process {run.loads_per_process}"
+    busy = "" if run.busy_s is None else (
+        f", busy {run.busy_s / (run.config.workers * run.wall_s):.2f}, loads/process {run.loads_per_process}"
+        + (f", steady {run.steady_s:.1f} s busy {run.steady_busy_s / (run.config.workers * run.steady_s):.2f}" if run.steady_s else "")
+    )
     print(f"  {run.config.label}: {run.images} images in {run.wall_s:.1f} s = {run.images_per_s:.2f} img/s "
           f"(fan-out {run.span_s:.1f} s, parent {run.parent_before_s:.1f} + {run.parent_after_s:.1f} s, child start "
           f"{_fmt(_median(run.child_start_s), '.1f')} s{busy}; load {run.load_avg[0]:.1f}->{run.load_avg[1]:.1f})", flush=True)

@@ -29,6 +29,16 @@ class LoadedModel:
     base_scheduler: object  # the scheduler the model shipped with; samplers are built from it
     text_cache: EmbeddingCache  # text-encoder outputs per distinct prompt, reused across batches
 
+    @property
+    def on_accelerator(self) -> bool:
+        """Whether generation waits on a device rather than on this process's CPU cores.
+
+        A pipeline folder whose card says "simulated_accelerator" (engine/simulated_accelerator.py)
+        counts: its denoiser holds a device slot without using the CPU, so host work beside it is
+        what a real accelerator's host would do.
+        """
+        return self.placement.device != "cpu" or bool(self.defaults.get("simulated_accelerator"))
+
 
 _CACHE: dict[tuple[str, str, str], LoadedModel] = {}
 _FILE_DIGESTS: dict[tuple[str, int, int, int], str] = {}  # (path, size, mtime_ns, inode) -> SHA-256 hex

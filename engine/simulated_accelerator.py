@@ -102,7 +102,9 @@ def build_simulated_pipeline(out_dir: str | Path, call_ms: float, record_dir: st
     index["transformer"] = [__name__, CLASS_NAME]
     (out / "model_index.json").write_text(json.dumps(index, indent=2))
     defaults = json.loads((out / "catalog_concepts.json").read_text())
-    defaults.update(model_id=MODEL_ID, steps=steps)
+    # The shard treats it as an accelerator (engine.load.LoadedModel.on_accelerator): host work is
+    # overlapped with generation, as on a GPU, so the device-busy fraction measures that overlap.
+    defaults.update(model_id=MODEL_ID, steps=steps, simulated_accelerator=True)
     (out / "catalog_concepts.json").write_text(json.dumps(defaults, indent=2))
     return out
 

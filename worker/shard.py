@@ -111,7 +111,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
     # generation slows it more than it saves (2-core box: generation 5.6x slower while PUTs ran beside
     # it; batches finished beside it 19.0 s vs inline 18.1 s for 128 images), so there a shard holds
     # the pipeline from its first batch to its staged rows and finishes each batch inline.
-    beside = model.placement.device != "cpu"
+    beside = model.on_accelerator
     with nullcontext() if beside else pipeline_turn():
         with Finisher(lambda batch: finish_batch(
             [by_asset[g.request.asset_id] for g in batch], batch, [s for s in scorers if not s.compares_images], signer,

@@ -47,6 +47,24 @@ def test_efficiency_and_busy_fraction_are_medians_against_one_worker():
     assert "SIMULATED" in text and text.count("\n| 4 |") == 1
 
 
+def test_steady_state_is_the_window_where_every_device_works_and_efficiency_is_its_busy_ratio():
+    bench = _bench()
+    from engine.simulated_accelerator import DeviceRecords
+
+    # Device A works 10-20 and 22-40, B 15-35: both have started at 15, B runs out at 35.
+    a, b = DeviceRecords(1, [(10.0, 20.0), (22.0, 40.0)]), DeviceRecords(1, [(15.0, 35.0)])
+    seconds, busy = bench.steady_state([a, b], start=0.0, end=50.0)
+    assert seconds == pytest.approx(20.0) and busy == pytest.approx((5 + 13) + 20)
+    assert bench.steady_state([a, DeviceRecords(1, [(41.0, 45.0)])], 0.0, 50.0) == (None, None)  # never together
+    one, two = _run(bench, 1, 100, 24), _run(bench, 2, 60, 24)
+    one.steady_s, one.steady_busy_s = 50.0, 45.0  # 0.90 busy
+    two.steady_s, two.steady_busy_s = 20.0, 34.2  # 0.855 busy per device
+    table = bench.summarize([one, two])
+    assert table[bench.Config("sim", 2, 1)]["busy_fraction_steady"] == pytest.approx(0.855)
+    assert table[bench.Config("sim", 2, 1)]["efficiency_steady"] == pytest.approx(0.95)
+    assert "| 20.0 | 0.95 | 0.86 |" in bench.format_tables(table)
+
+
 def test_real_configurations_have_no_device_columns_and_schedule_interleaves():
     bench = _bench()
     real = [bench.Config("real", 1, 2), bench.Config("real", 2, 1)]
@@ -73,6 +91,7 @@ def test_simulated_accelerator_loads_through_load_model_and_sleeps_without_cpu(t
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         clear_cache()
+    assert model.on_accelerator  # its host work overlaps generation, as on a GPU
     assert model.model_id == "simulated-accelerator" and len(images) == 4 and images[0].denoiser_evals == 2 * 2
     assert wall >= 0.3 and cpu < wall  # two calls of 150 ms, slept rather than computed
     (records,) = read_records(tmp_path / "records").values()
