@@ -75,7 +75,8 @@ def main() -> None:
     from engine.tiny import build_tiny_pipeline
     from flows.resources import SHIPPED_MODEL_DIR
     from prompts.templates import NEGATIVE_PROMPT
-    from scoring.suite import ScorerModels, default_scorers
+    from scoring.base import ScorerModels
+    from scoring.suite import default_scorers
 
     if args.model:
         model_dir = args.model

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from embedded_model.classifier import HEADS
-from scoring.suite import SHIPPED_CLASSIFIER_PATH, Scorer
+from scoring.base import SHIPPED_CLASSIFIER_PATH, Scorer
 
 CLASSIFIER_SCORE_NAMES: tuple[str, ...] = ("align_category", "align_color", "align_background", "alignment")
 CLASSIFIER_CONTEXT_KEYS: tuple[str, ...] = ("category", "color", "background")

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from scoring.duplicates import hash_value, phash
-from scoring.suite import Scorer
+from scoring.base import Scorer
 
 SCORER_VERSION = "diversity/1"
 SCORE_NAMES: tuple[str, ...] = ("phash_sku_min_distance", "phash_batch_min_distance")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scoring.suite import Scorer
+from scoring.base import Scorer
 
 SCORER_VERSION = "memorisation/1"
 SCORE_NAMES: tuple[str, ...] = ("memorisation_nn_rms",)

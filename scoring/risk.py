@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from scoring.suite import Scorer
+from scoring.base import Scorer
 
 SCORER_VERSION = "risk/1"
 SCORE_NAMES: tuple[str, ...] = ("risk_logo_terms", "risk_real_claim")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scoring.suite import Scorer
+from scoring.base import Scorer
 
 SCORE_NAMES: tuple[str, ...] = ("safety_nsfw", "safety_margin")
 SPECIAL_CARE_ADJUSTMENT = 0.01  # the checker's own stricter threshold once a special-care concept fires

@@ -6,51 +6,23 @@ the prompt, sku, variant, background and the catalog fields each scorer names in
 module (risk: title, description, brand; alignment: category, color, background).
 """
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from scoring import technical
+from scoring.alignment import make_classifier_scorer, make_clip_scorer
+from scoring.base import Scorer, ScorerModels
+from scoring.diversity import make_diversity_scorer
+from scoring.memorisation import make_memorisation_scorer
+from scoring.risk import load_risk_terms, make_risk_scorer
+from scoring.safety import make_safety_scorer
 
-SHIPPED_CLASSIFIER_PATH = Path(__file__).resolve().parent.parent / "embedded_model" / "weights" / "attribute_classifier.pt"
-
-
-@dataclass(frozen=True)
-class Scorer:
-    """A named scorer, its version and its function."""
-
-    name: str
-    version: str
-    score: Callable[[np.ndarray, Sequence[Mapping]], list[dict[str, float]]]
-    # True when an image's scores depend on the other images it is scored with (diversity): such a
-    # scorer sees a whole shard at once; the others may score it batch by batch as images are made.
-    compares_images: bool = False
-
-
-@dataclass(frozen=True)
-class ScorerModels:
-    """Local model files the model-backed scorers load; None leaves that scorer out (its scores are absent).
-
-    Resolved from the environment by the caller (flows/resources.py), never here.
-    """
-
-    attribute_classifier: Path | None = SHIPPED_CLASSIFIER_PATH
-    clip: Path | None = None
-    safety_checker: Path | None = None
-    train_index: Path | None = None
-    risk_terms: Path | None = None
 
 
 def default_scorers(models: ScorerModels | None = None) -> list[Scorer]:
     """The scorers every run applies: technical, risk and diversity always; the model-backed ones when configured."""
-    from scoring.alignment import make_classifier_scorer, make_clip_scorer
-    from scoring.diversity import make_diversity_scorer
-    from scoring.memorisation import make_memorisation_scorer
-    from scoring.risk import load_risk_terms, make_risk_scorer
-    from scoring.safety import make_safety_scorer
-
     models = models if models is not None else ScorerModels()
     scorers = [
         Scorer("technical", technical.SCORER_VERSION, technical.score_technical),

@@ -19,7 +19,8 @@ from prompts.requests import PlannedImage
 from provenance.c2pa_sign import ImageSigner
 from provenance.label import LabelledImage, label_image
 from scoring import duplicates
-from scoring.suite import Scorer, run_scorers
+from scoring.base import Scorer
+from scoring.suite import run_scorers
 from worker.stage_clock import StageClock, add_seconds
 
 SYSTEM_NAME = "catalog-concepts"

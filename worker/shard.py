@@ -27,7 +27,8 @@ from provenance.label import LabelledImage, load_or_create_signer
 from provenance.xmp import DIGITAL_SOURCE_TYPE
 from scoring import duplicates, technical
 from scoring.select import load_selection_config, select_variants
-from scoring.suite import ScorerModels, default_scorers, run_scorers
+from scoring.base import ScorerModels
+from scoring.suite import default_scorers, run_scorers
 from scoring.thresholds import load_thresholds
 from storage import keys, staging
 from storage.publish import IDENTITY_METADATA_KEY, put_many

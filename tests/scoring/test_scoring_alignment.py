@@ -7,7 +7,7 @@ import pytest
 
 from embedded_model.dataset import Attributes, render_images
 from scoring.alignment import CLASSIFIER_SCORE_NAMES, clip_scores, make_classifier_scorer, make_clip_scorer, resize_to
-from scoring.suite import SHIPPED_CLASSIFIER_PATH
+from scoring.base import SHIPPED_CLASSIFIER_PATH
 
 needs_classifier = pytest.mark.skipif(not SHIPPED_CLASSIFIER_PATH.is_file(), reason="shipped classifier weights absent")
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from scoring.safety import SCORE_NAMES, concept_margins, make_safety_scorer, processor_dir
-from scoring.suite import ScorerModels, default_scorers, run_scorers
+from scoring.base import ScorerModels
+from scoring.suite import default_scorers, run_scorers
 
 
 def _images(n: int = 3) -> np.ndarray:

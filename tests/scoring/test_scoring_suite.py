@@ -8,7 +8,8 @@ import pytest
 from embedded_model.dataset import Attributes, render_images
 from policies.fields import FIELD_KINDS
 from scoring import alignment, diversity, memorisation, risk, safety, technical
-from scoring.suite import SHIPPED_CLASSIFIER_PATH, Scorer, ScorerModels, default_scorers, run_scorers
+from scoring.base import SHIPPED_CLASSIFIER_PATH, Scorer, ScorerModels
+from scoring.suite import default_scorers, run_scorers
 
 ALL_SCORE_NAMES = (
     technical.SCORE_NAMES + risk.SCORE_NAMES + diversity.SCORE_NAMES + alignment.CLASSIFIER_SCORE_NAMES

@@ -7,7 +7,7 @@ import pytest
 
 from engine.generate import GeneratedImage, ImageRequest
 from prompts.requests import PlannedImage
-from scoring.suite import Scorer
+from scoring.base import Scorer
 from worker.finish import Finisher, finish_batch
 
 
