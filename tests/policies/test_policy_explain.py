@@ -16,7 +16,7 @@ from policies.conditions import parse_condition
 from policies.explain import condition_fields, explain, find_manifest_row, format_explanation, policy_row_for, value_text
 from policies.load import load_policy
 from storage.keys import asset_id, manifest_key
-from storage.manifest import MANIFEST_SCHEMA, commit_manifest, rows_to_table
+from storage.manifest import commit_manifest, rows_to_table
 from storage.settings import boto3_client
 
 RUNNER = CliRunner()
@@ -90,12 +90,9 @@ def _manifest_row(run_id: str, catalog_uri: str, catalog_hash: str, **changes) -
 
 
 def _commit(s3, run_id: str, rows: list[dict], policy_inputs: list[str] | None = None) -> None:
-    pinned = "policy_inputs" in MANIFEST_SCHEMA.names
-    if policy_inputs is not None and pinned:
-        rows = [dict(row, policy_inputs=value) for row, value in zip(rows, policy_inputs)]
+    if policy_inputs is not None:
+        rows = [dict(row, policy_inputs=value) for row, value in zip(rows, policy_inputs, strict=True)]
     table = rows_to_table(rows)
-    if policy_inputs is not None and not pinned:  # a newer nullable column beyond the pinned schema
-        table = table.append_column(pa.field("policy_inputs", pa.string(), nullable=True), pa.array(policy_inputs, pa.string()))
     commit_manifest(boto3_client(s3), s3.bucket, manifest_key("2026-11-26", run_id), table)
 
 
