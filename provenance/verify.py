@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from provenance.xmp import DIGITAL_SOURCE_TYPE, read_xmp
 from storage.keys import check_run_id
+from storage.manifest import read_manifest_file
 from storage.settings import S3Settings, boto3_client, split_s3_uri
 
 # C2PA validation states (c2pa-rs): "Trusted" = valid and chained to a trust anchor,
@@ -97,12 +98,9 @@ def verify_run(
     keep: asset ids whose verified bytes the report hands back (the contact sheet shows them
     without downloading them a second time).
     """
-    import pyarrow.parquet as pq
-
     bucket, key = resolve_manifest_key(settings, manifest_key_or_run_id)
     client = boto3_client(settings)
-    table = pq.read_table(io.BytesIO(client.get_object(Bucket=bucket, Key=key)["Body"].read()))
-    rows = table.to_pylist()
+    rows = read_manifest_file(client.get_object(Bucket=bucket, Key=key)["Body"].read(), key).to_pylist()
     stored = [row for row in rows if row.get("s3_uri")]
     local = threading.local()
 

@@ -3,6 +3,7 @@
 import io
 from collections import Counter
 
+from storage.manifest import read_manifest_file
 from storage.settings import S3Settings, arrow_filesystem, boto3_client
 
 
@@ -17,12 +18,10 @@ def manifest_decision_counts(s3: S3Settings, manifest_uri: str) -> dict[str, int
 
 def manifest_rows_and_categories(s3: S3Settings, manifest_uri: str) -> tuple[list[dict], dict[str, str]]:
     """A committed manifest's rows, and sku -> category from the catalog it was made from."""
-    import pyarrow.parquet as pq
-
     from catalog.reader import read_catalog
 
-    body = boto3_client(s3).get_object(Bucket=s3.bucket, Key=_manifest_key(s3, manifest_uri))["Body"].read()
-    rows = pq.read_table(io.BytesIO(body)).to_pylist()
+    key = _manifest_key(s3, manifest_uri)
+    rows = read_manifest_file(boto3_client(s3).get_object(Bucket=s3.bucket, Key=key)["Body"].read(), key).to_pylist()
     for row in rows:
         # Arrow map columns come back as lists of (key, value) pairs; reports take dicts.
         row["scores"] = dict(row["scores"] or ())

@@ -3,7 +3,13 @@
 Each row holds everything needed to regenerate and audit one image. Later schema
 versions may only add nullable columns; readers always use the pinned schema
 (unified with whatever newer columns the files carry), because pyarrow's default
-discovery takes the first file's schema and silently drops the rest (FIELD-NOTES).
+discovery takes the first file's schema and silently drops the rest.
+
+Since v2 the file holds every column except `run_date`, which lives only in the key's
+hive partition (`manifests/run_date=YYYY-MM-DD/`): a v1 file stored it in both places
+as a date while hive discovery types the path as a string, so every standard reader
+(pyarrow, pandas, DuckDB over pyarrow) refused a bucket of v1 files. This module reads
+v1 and v2 files alike; `migrate_v1_manifest` rewrites a v1 file as v2.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import datetime as dt
 import io
 import json
 import numbers
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,14 +28,15 @@ from storage.keys import check_run_date, check_run_id, manifest_key
 from storage.publish import ObjectConflictError, PutResult, put_if_absent
 from storage.settings import S3Settings, arrow_filesystem
 
-MANIFEST_SCHEMA_VERSION = "1"
+MANIFEST_SCHEMA_VERSION = "2"
+PARTITION_COLUMN = "run_date"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 _PARQUET_COMPRESSION = "zstd"
 
 FIELD_DOCS: dict[str, str] = {
     "run_id": "Id of the pipeline run (storage.keys.RUN_ID_PATTERN); one manifest per run_id.",
     "flow_run_id": "Prefect flow-run UUID that produced the row; null outside Prefect.",
-    "run_date": "Logical date of the run; also the hive partition run_date=YYYY-MM-DD.",
+    "run_date": "Logical date of the run: the hive partition run_date=YYYY-MM-DD of the key, not stored in the file since v2.",
     "asset_id": "storage.keys.asset_id(run_id, sku, variant): 32 hex chars, stable.",
     "sku": "Catalog SKU as given (NFC-normalised for keys and ids, stored verbatim here).",
     "catalog_row_hash": "SHA-256 hex of the canonical catalog row the prompt was built from.",
@@ -151,6 +159,11 @@ MANIFEST_SCHEMA: pa.Schema = pa.schema(
     ],
     metadata={"manifest_schema": MANIFEST_SCHEMA_VERSION},
 )
+# What the Parquet file holds: every column but the partition's, which its key carries.
+MANIFEST_FILE_SCHEMA: pa.Schema = MANIFEST_SCHEMA.remove(MANIFEST_SCHEMA.get_field_index(PARTITION_COLUMN))
+# The partition typed explicitly: hive discovery alone would read the date as a string.
+MANIFEST_PARTITIONING_SCHEMA: pa.Schema = pa.schema([MANIFEST_SCHEMA.field(PARTITION_COLUMN).remove_metadata()])
+_MANIFEST_PATH_RE = re.compile(r"(?:^|/)run_date=(\d{4}-\d{2}-\d{2})/[^/]+\.parquet$")
 
 
 class AlreadyCommittedError(RuntimeError):
@@ -212,28 +225,80 @@ def manifest_exists(client, bucket: str, key: str) -> bool:
 
 def read_manifests(settings: S3Settings, prefix: str = "manifests/") -> pa.Table:
     """Read every manifest under prefix with the pinned schema (plus newer nullable columns)."""
+    return manifest_dataset(arrow_filesystem(settings), f"{settings.bucket}/{prefix.strip('/')}").to_table()
+
+
+def manifest_dataset(filesystem, base: str):
+    """A lazy pyarrow dataset of the manifests under base (`bucket/manifests` or a local folder).
+
+    Nothing is loaded: scans read only the columns asked for, and a filter on run_date skips
+    the other nights' files without opening them. v1 files (run_date also inside) and v2 files
+    mix freely. The schema is the pinned one unified with columns newer files add, which costs
+    one footer read per file.
+    """
     import pyarrow.dataset as ds
     from pyarrow import fs
 
-    filesystem = arrow_filesystem(settings)
-    base = f"{settings.bucket}/{prefix.strip('/')}".rstrip("/")
+    base = base.rstrip("/")
     infos = filesystem.get_file_info(fs.FileSelector(base, recursive=True, allow_not_found=True))
-    paths = sorted(
-        info.path
-        for info in infos
-        if info.type == fs.FileType.File
-        and info.path.endswith(".parquet")
-        and not info.base_name.startswith(("_", "."))
+    files = sorted(
+        (info for info in infos
+         if info.type == fs.FileType.File and info.path.endswith(".parquet")
+         and not info.base_name.startswith(("_", "."))),
+        key=lambda info: info.path,
     )
-    if not paths:
-        return MANIFEST_SCHEMA.empty_table()
-    partitioning = ds.partitioning(pa.schema([pa.field("run_date", pa.date32())]), flavor="hive")
-    discovered = ds.dataset(paths, filesystem=filesystem, format="parquet",
-                            partitioning=partitioning, partition_base_dir=base)
-    schema = _unified_schema(discovered)
-    dataset = ds.dataset(paths, schema=schema, filesystem=filesystem, format="parquet",
-                         partitioning=partitioning, partition_base_dir=base)
-    return dataset.to_table()
+    parquet = ds.ParquetFileFormat()
+    fragments = []
+    for info in files:
+        run_date = _run_date_of(info.path)
+        # The listing's size spares S3 one HEAD per file when the scan opens it.
+        fragments.append(parquet.make_fragment(
+            info.path, filesystem, partition_expression=ds.field(PARTITION_COLUMN) == pa.scalar(run_date, pa.date32()),
+            file_size=info.size,
+        ))
+    schema = _unified_schema(fragments)
+    return ds.FileSystemDataset(fragments, schema, parquet, filesystem)
+
+
+def read_manifest_file(body: bytes, key: str, columns: Sequence[str] | None = None) -> pa.Table:
+    """One manifest object's rows (v1 or v2), run_date taken from its key, pinned columns first."""
+    import pyarrow.parquet as pq
+
+    run_date = _run_date_of(key)
+    wanted = None if columns is None else [c for c in columns if c != PARTITION_COLUMN]
+    table = pq.read_table(io.BytesIO(body), columns=wanted)
+    if PARTITION_COLUMN in table.column_names:  # a v1 file
+        table = table.drop_columns([PARTITION_COLUMN])
+    if columns is not None and PARTITION_COLUMN not in columns:
+        return table
+    position = MANIFEST_SCHEMA.get_field_index(PARTITION_COLUMN) if columns is None else list(columns).index(PARTITION_COLUMN)
+    return table.add_column(position, MANIFEST_SCHEMA.field(PARTITION_COLUMN),
+                            pa.array([run_date] * table.num_rows, pa.date32()))
+
+
+def migrate_v1_manifest(body: bytes, key: str) -> bytes | None:
+    """The v2 bytes of a v1 manifest object (rows unchanged, run_date only in the key); None if already v2.
+
+    Fails when the file's run_date disagrees with its key: such a file was never a valid v1 manifest.
+    """
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(body))
+    if PARTITION_COLUMN not in table.column_names:
+        return None
+    run_date = _run_date_of(key)
+    stored = set(table.column(PARTITION_COLUMN).to_pylist())
+    if stored - {run_date}:
+        raise ValueError(f"manifest {key} stores run_date {sorted(stored)} but its key says {run_date}; fix the file by hand")
+    return _parquet_bytes(table)
+
+
+def _run_date_of(path: str) -> dt.date:
+    """The run_date of a manifests/run_date=YYYY-MM-DD/<run_id>.parquet path, or a plain error."""
+    match = _MANIFEST_PATH_RE.search(path)
+    if not match:
+        raise ValueError(f"{path} is not a manifest path: expected .../run_date=YYYY-MM-DD/<run_id>.parquet")
+    return dt.date.fromisoformat(check_run_date(match.group(1)))
 
 
 def write_quarantine(client, bucket: str, key: str, table: pa.Table) -> PutResult:
@@ -329,16 +394,17 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     metadata = dict(table.schema.metadata or {})
     if set(FIELD_DOCS) <= set(table.schema.names):
         metadata[b"manifest_schema"] = MANIFEST_SCHEMA_VERSION.encode()
+        table = table.drop_columns([PARTITION_COLUMN])  # the key's hive partition carries it
     sink = io.BytesIO()
     pq.write_table(table.replace_schema_metadata(metadata), sink, compression=_PARQUET_COMPRESSION)
     return sink.getvalue()
 
 
-def _unified_schema(dataset) -> pa.Schema:
+def _unified_schema(fragments) -> pa.Schema:
     """Pinned schema first, then any extra columns newer files add; type clashes fail loudly."""
     schema = MANIFEST_SCHEMA
-    required = [f.name for f in MANIFEST_SCHEMA if not f.nullable and f.name != "run_date"]
-    for fragment in dataset.get_fragments():
+    required = [f.name for f in MANIFEST_SCHEMA if not f.nullable and f.name != PARTITION_COLUMN]
+    for fragment in fragments:
         physical = fragment.physical_schema
         missing = [name for name in required if name not in physical.names]
         if missing:

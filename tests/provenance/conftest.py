@@ -174,3 +174,61 @@ def _row(run_id, model, sampling, g, item, put, bucket, created_at, category) ->
         "c2pa_manifest_label": item.c2pa_manifest_label,
         "category": category,
     }
+
+
+# --- A cheap multi-night bucket for the readers and SQL: small stand-in bodies, real S3, real commits. ---
+
+NIGHTS = ("2026-11-24", "2026-11-25", "2026-11-26")
+# One night's candidates: three waiting for review, one published, one rejected by the policy, and one
+# the policy sent to review that per-SKU selection dropped (kept = false, stored under rejected/).
+NIGHT_DECISIONS = ("human_review", "human_review", "human_review", "publish_labeled_preview", "reject", "dropped")
+_KEY_BY_DECISION = {"publish_labeled_preview": keys.image_key, "human_review": keys.review_key, "reject": keys.rejected_key,
+                    "dropped": keys.rejected_key}
+_STATUS_BY_DECISION = {"publish_labeled_preview": "not_required", "human_review": "pending", "reject": "not_applicable",
+                       "dropped": "not_applicable"}
+
+
+def night_row(run_id: str, run_date: str, sku: str, decision: str, put, bucket: str) -> dict:
+    """A complete manifest row for a stored stand-in body (what the worker writes, values kept small)."""
+    dropped = decision == "dropped"
+    return {
+        "run_id": run_id, "flow_run_id": None, "run_date": dt.date.fromisoformat(run_date),
+        "asset_id": keys.asset_id(run_id, sku, 0), "sku": sku, "catalog_row_hash": "c" * 64,
+        "catalog_uri": "catalog/samples/sample_catalog.parquet", "variant": 0,
+        "prompt": f"a product photo of {sku}", "negative_prompt": "blurry", "template_id": "t", "template_version": "1",
+        "model_id": "tiny", "weights_sha256": "w" * 64, "pipeline_class": "PixArtAlphaPipeline",
+        "scheduler_class": "DDIMScheduler", "scheduler_config": json.dumps({"clip_sample": False}),
+        "steps": 4, "guidance_scale": 3.0, "seed": 1, "generator_device": "cpu", "dtype": "float32",
+        "width": 32, "height": 32, "torch_version": "2", "diffusers_version": "0", "transformers_version": "5",
+        "device_name": "cpu", "denoiser_evals": 8, "compute_seconds": 0.5, "scores": {"sharpness": 0.5},
+        "scorer_versions": {"sharpness": "1"}, "decision": "human_review" if dropped else decision,
+        "rule_ids": [] if decision == "publish_labeled_preview" else ["R-TEST"],
+        "decision_reasons": [] if decision == "publish_labeled_preview" else ["test rule matched"],
+        "policy_sha256": "p" * 64, "review_status": _STATUS_BY_DECISION[decision],
+        "s3_uri": f"s3://{bucket}/{put.key}", "sha256": put.sha256_hex, "bytes": put.bytes, "phash": "0" * 16,
+        "digital_source_type": DIGITAL_SOURCE_TYPE,
+        "created_at": dt.datetime.fromisoformat(f"{run_date}T02:00:00+00:00"),
+        "category": CATEGORIES[int(sku.rsplit("-", 1)[1]) % len(CATEGORIES)], "kept": not dropped,
+        "drop_reason": "below top-1 of SKU" if dropped else None,
+    }
+
+
+def store_night(s3: S3Settings, run_date: str, run_id: str, decisions=NIGHT_DECISIONS) -> list[dict]:
+    """PUT one stand-in body per decision (sku i, variant 0) and commit the run's manifest."""
+    client = boto3_client(s3)
+    plan = [(f"SKU-{run_id}-{i}", decision) for i, decision in enumerate(decisions)]
+    puts = put_many(client, s3.bucket, [
+        (_KEY_BY_DECISION[d](run_id, sku, 0), f"stand-in image {sku}".encode(), "image/png", {}) for sku, d in plan
+    ])
+    rows = [night_row(run_id, run_date, sku, d, put, s3.bucket) for (sku, d), put in zip(plan, puts)]
+    assert commit_manifest(client, s3.bucket, keys.manifest_key(run_date, run_id), rows_to_table(rows))
+    return rows
+
+
+@pytest.fixture
+def nights_bucket(s3):
+    """Three committed nights (6 candidates each) and a crashed, uncommitted run: run_id -> rows."""
+    runs = {f"{night}-n": store_night(s3, night, f"{night}-n") for night in NIGHTS}
+    client = boto3_client(s3)
+    put_many(client, s3.bucket, [(keys.review_key("2026-11-26-crashed", "SKU-x", 0), b"x", "image/png", {})])
+    return runs

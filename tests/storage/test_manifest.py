@@ -20,6 +20,8 @@ from storage.manifest import (
     AlreadyCommittedError,
     commit_manifest,
     manifest_exists,
+    migrate_v1_manifest,
+    read_manifest_file,
     read_manifests,
     rows_to_table,
     write_quarantine,
@@ -89,7 +91,7 @@ def run_table(run_id: str = "run-1", n: int = 3, **overrides) -> pa.Table:
 def test_schema_is_pinned_and_fully_documented() -> None:
     assert MANIFEST_SCHEMA.names == list(FIELD_DOCS)
     assert all(FIELD_DOCS[name].strip() for name in MANIFEST_SCHEMA.names)
-    assert MANIFEST_SCHEMA.metadata == {b"manifest_schema": b"1"}
+    assert MANIFEST_SCHEMA.metadata == {b"manifest_schema": b"2"}
     # v1 plus the nullable columns added since (storage.manifest.ADDED_COLUMNS).
     assert {f.name for f in MANIFEST_SCHEMA if f.nullable} == {
         "flow_run_id", "s3_uri", "sha256", "bytes", "phash", "c2pa_manifest_label", "category",
@@ -169,9 +171,12 @@ def test_commit_round_trip_through_real_s3(s3: S3Settings) -> None:
     assert commit_manifest(client, s3.bucket, key, table) is True
     assert manifest_exists(client, s3.bucket, key)
 
-    stored = pq.read_table(io.BytesIO(client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()))
-    assert stored.schema.metadata[b"manifest_schema"] == b"1"
-    assert stored.equals(table)
+    body = client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+    stored = pq.read_table(io.BytesIO(body))
+    # v2: run_date lives only in the key's hive partition, so standard hive readers agree with the file.
+    assert stored.schema.metadata[b"manifest_schema"] == b"2"
+    assert stored.equals(table.drop_columns(["run_date"]))
+    assert read_manifest_file(body, key).equals(table)
 
     read = read_manifests(s3)
     assert read.schema.equals(MANIFEST_SCHEMA, check_metadata=False)
@@ -268,6 +273,35 @@ def test_read_refuses_a_file_with_a_clashing_type(s3: S3Settings) -> None:
     _put_parquet(s3, manifest_key(RUN_DATE, "run-bad"), bad)
     with pytest.raises(ValueError, match="does not fit the pinned schema"):
         read_manifests(s3)
+
+
+def _v1_bytes(table: pa.Table) -> bytes:
+    """What a v1 writer stored: every column, run_date included, schema version 1."""
+    sink = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata({b"manifest_schema": b"1"}), sink, compression="zstd")
+    return sink.getvalue()
+
+
+def test_v1_and_v2_files_read_alike_and_v1_migrates_to_the_v2_bytes(s3: S3Settings) -> None:
+    client = boto3_client(s3)
+    old = run_table("run-v1", n=2)
+    old_key = manifest_key(RUN_DATE, "run-v1")
+    put_if_absent(client, s3.bucket, old_key, _v1_bytes(old), "application/vnd.apache.parquet")
+    new = run_table("run-v2", n=2)
+    commit_manifest(client, s3.bucket, manifest_key(RUN_DATE, "run-v2"), new)
+
+    read = read_manifests(s3).sort_by([("run_id", "ascending"), ("variant", "ascending")])
+    assert read.equals(pa.concat_tables([old, new]))
+    assert read_manifest_file(_v1_bytes(old), old_key).equals(old)
+    assert read_manifest_file(_v1_bytes(old), old_key, columns=["asset_id", "run_date"]).column("run_date").to_pylist() \
+        == [RUN_DATE] * 2
+
+    migrated = migrate_v1_manifest(_v1_bytes(old), old_key)
+    assert migrated is not None and "run_date" not in pq.read_schema(io.BytesIO(migrated)).names
+    assert read_manifest_file(migrated, old_key).equals(old)
+    assert migrate_v1_manifest(migrated, old_key) is None  # already v2
+    with pytest.raises(ValueError, match="stores run_date .* but its key says 2026-01-01"):
+        migrate_v1_manifest(_v1_bytes(old), manifest_key("2026-01-01", "run-v1"))
 
 
 def test_read_of_an_empty_prefix_is_an_empty_pinned_table(s3: S3Settings) -> None:
