@@ -3,14 +3,19 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 from typing import Optional
 
 import typer
+
+from cli.blocks_cmds import app as blocks_app
 
 app = typer.Typer(help="Operate it: local stack, served deployments, report links, review queue.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local production-like stack (Prefect server + embedded S3 + served deployments).",
                         no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
+app.add_typer(blocks_app, name="blocks")
 
 STACK_BUCKET = "concepts"
 
@@ -67,6 +72,32 @@ def serve(limit: int = typer.Option(1, help="Flow runs at a time (1: one generat
     from flows.stack import serve_deployments
 
     serve_deployments(limit=limit)
+
+
+@app.command("deploy")
+def deploy() -> None:
+    """Check the configuration infra/prefect.yaml needs, then `prefect --no-prompt deploy --all` it.
+
+    Fails before deploying, in one line, when a `{{ $VAR }}` it uses (CONCEPTS_REPO_DIR) is unset or
+    CONCEPTS_REPO_DIR is not a checkout, when the S3 block its deployments name is not on the server
+    (`ops blocks create`), or when a work pool they use does not exist.
+    """
+    if not os.environ.get("PREFECT_API_URL"):
+        raise typer.BadParameter("set PREFECT_API_URL to your Prefect server's API before deploying")
+    from flows.deploy_check import deploy_problems
+    from flows.resources import REPO_ROOT
+    from flows.stack import PREFECT_YAML
+
+    problems = deploy_problems(PREFECT_YAML, os.environ)
+    if problems:
+        typer.echo("error: nothing deployed: " + "; ".join(problems), err=True)
+        raise typer.Exit(1)
+    command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all",
+               "--prefect-file", str(PREFECT_YAML.relative_to(REPO_ROOT))]
+    # From the repository root: prefect.yaml's entrypoints are relative to it.
+    code = subprocess.run(command, cwd=REPO_ROOT).returncode
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("report-link")

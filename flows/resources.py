@@ -26,14 +26,19 @@ def state_dir() -> Path:
 
 
 def s3_settings(bucket: str | None = None) -> S3Settings:
-    """S3 settings from a Prefect JSON block named by $CONCEPTS_S3_BLOCK, else from the environment."""
-    block_name = os.environ.get(ENV_S3_BLOCK)
-    if block_name:
-        from prefect.blocks.system import Secret
+    """S3 settings from the prefect-aws S3 Bucket block named by $CONCEPTS_S3_BLOCK, else from the environment.
 
-        # A Secret block holding {"endpoint_url", "bucket", "access_key", "secret_key", "region"}.
-        value = Secret.load(block_name).get()
-        settings = S3Settings(**value)
+    Deployments set only the block's name (infra/prefect.yaml); its AWS Credentials block holds the keys
+    and the endpoint (`catalog-concepts ops blocks create` saves both). Without the variable, the
+    CONCEPTS_S3_* / AWS_* variables (storage.settings) apply: the CLI, the local stack and the tests.
+    """
+    block_name = os.environ.get(ENV_S3_BLOCK, "").strip()
+    if block_name:
+        # Imported here, not at the top: the CLI imports this module before it sets PREFECT_HOME and
+        # PREFECT_API_URL, and prefect reads its settings when first imported.
+        from flows.s3_blocks import load_s3_block
+
+        settings = load_s3_block(block_name)
     else:
         settings = resolve_s3_settings()
     if bucket:
