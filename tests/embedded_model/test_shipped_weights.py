@@ -68,3 +68,25 @@ def test_card_samples_grid_is_every_held_out_combination_twice(shipped):
     # Rows 0/1 (and 2/3) are the same combinations under two seeds: alike in colour, not identical.
     assert np.abs(tiles[0] - tiles[1]).mean() > 1
     assert np.abs(tiles[0].mean(axis=(1, 2)) - tiles[1].mean(axis=(1, 2))).mean() < np.abs(tiles[0].mean(axis=(1, 2)) - tiles[2].mean(axis=(1, 2))).mean()
+
+
+# Pixels of one image of the shipped model at its default sampler (seed 0, batch 1, fp32 CPU),
+# pinned as diffusers pins `expected_slice`: a retrained or re-exported model, or a library upgrade
+# that changes sampling, fails here instead of shifting every published image unnoticed. Measured
+# identical at 1 and 2 torch threads; 2 levels of tolerance cover the 1-level flips that other
+# batch shapes and CPU kernels can make (bench/reproducibility.py).
+EXPECTED_SLICE = np.array([
+    [[187, 32, 38], [186, 32, 38], [185, 33, 38]],
+    [[186, 31, 37], [184, 31, 37], [183, 32, 37]],
+    [[185, 31, 36], [182, 30, 36], [180, 31, 35]],
+])  # (3, 3, 3) uint8 levels at rows/cols 30-32 (the product's centre)
+
+
+def test_default_sampler_draws_the_pinned_pixels(shipped):
+    pipe, d = shipped
+    assert (d["scheduler"], d["steps"]) == ("dpmsolver++", 10)  # the defaults the slice was pinned at
+    out = pipe(prompt=["product detail view, a red plastic mug on a studio white background"], negative_prompt=[NEGATIVE_PROMPT],
+               num_inference_steps=d["steps"], guidance_scale=d["guidance_scale"], generator=[torch.Generator().manual_seed(0)],
+               width=64, height=64, output_type="np", max_sequence_length=d["max_sequence_length"], **d["call_kwargs"]).images
+    levels = np.round(out[0, 30:33, 30:33, :] * 255).astype(int)  # (3, 3, 3)
+    assert np.abs(levels - EXPECTED_SLICE).max() <= 2, levels.tolist()
