@@ -15,7 +15,8 @@ def make_scheduler(name: str, base_config):
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
 
     if name == "ddim":
-        # clip_sample=True broke high-guidance v-prediction sampling in the first try (FIELD-NOTES).
+        # clip_sample=True clips the predicted x0 to [-1, 1] each step; with v-prediction at high guidance
+        # that clipping broke sampling in the first training run (washed-out, banded images).
         return DDIMScheduler.from_config(base_config, clip_sample=False)
     if name == "dpmsolver++":
         return DPMSolverMultistepScheduler.from_config(base_config, algorithm_type="dpmsolver++", solver_order=2)

@@ -15,7 +15,8 @@ from engine.seeds import image_generator
 from engine.text_cache import embedding_kwargs
 
 # Keyword arguments passed only to pipelines whose __call__ accepts them. PixArt needs
-# both off for small custom models (FIELD-NOTES: binning renders at a 256-px bin, 40x slower).
+# both off for small custom models: resolution binning renders a 64-px request at its smallest
+# aspect bin (256 px), about 40x slower, and clean_caption needs bs4/ftfy for nothing.
 _OPTIONAL_CALL_KWARGS = {"use_resolution_binning": False, "clean_caption": False}
 
 # One generation at a time per process: the pipeline and its scheduler are shared state. A call

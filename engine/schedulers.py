@@ -13,8 +13,8 @@ class SchedulerSpec:
 
 
 SCHEDULERS: dict[str, SchedulerSpec] = {
-    # Song et al. 2021 (DDIM), eta=0. clip_sample=False: clipping x0 broke high-guidance
-    # sampling with v-prediction (FIELD-NOTES).
+    # Song et al. 2021 (DDIM), eta=0. clip_sample=False: clipping x0 to [-1, 1] broke high-guidance
+    # sampling with v-prediction (washed-out, banded images with the shipped model).
     "ddim": SchedulerSpec("DDIMScheduler", {"clip_sample": False}),
     # Lu et al. 2022 (DPM-Solver++), second-order multistep, data-prediction form.
     "dpmsolver++": SchedulerSpec(

@@ -2,7 +2,7 @@
 
 The XMP label is written first and the C2PA manifest last: C2PA hashes the file's bytes,
 so editing XMP after signing would invalidate the manifest (IPTC). No thumbnail (it adds
-~30 KB per image) and no timestamp authority (offline; FIELD-NOTES, c2pa-python 0.38).
+~30 KB per image) and no timestamp authority (the machines are offline; c2pa-python 0.38 signs without one).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 C2PA validators refuse a self-signed signing certificate ("the certificate is invalid"),
 so the embedded default is a two-level chain: root CA -> leaf with CA:false,
-KeyUsage digitalSignature, EKU emailProtection, SKI and AKI (FIELD-NOTES, c2pa-python 0.38).
+KeyUsage digitalSignature, EKU emailProtection, SKI and AKI: the extensions c2pa-python 0.38
+requires of a signing certificate (without them it reports the certificate invalid).
 The folder is local state, never committed; production passes its own chain and key.
 """
 

@@ -1,6 +1,6 @@
 """Object keys and asset ids: fixed prefixes, digests instead of raw catalog strings.
 
-SeaweedFS folds `a//b` into `a/b` and refuses `../` (FIELD-NOTES), and AWS does
+SeaweedFS folds `a//b` into `a/b` and refuses `../` (SeaweedFS 3.x), and AWS does
 neither, so a key built from a raw sku could collide on one store and not the
 other. Keys therefore carry a digest of the sku, never the sku itself.
 """

@@ -50,8 +50,8 @@ class S3Settings:
         if (self.access_key is None) != (self.secret_key is None):
             raise ValueError("S3 credentials: set both access_key and secret_key, or neither")
         if self.endpoint_url is not None and self.access_key is None:
-            # FIELD-NOTES: anonymous pyarrow uploads to SeaweedFS store the aws-chunked
-            # framing inside the object, i.e. silently corrupt Parquet.
+            # Anonymous pyarrow uploads to SeaweedFS store the aws-chunked framing inside
+            # the object (SeaweedFS 3.x with pyarrow's S3 client), i.e. silently corrupt Parquet.
             raise ValueError(
                 f"a custom S3 endpoint ({self.endpoint_url}) needs credentials: "
                 f"set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY}"
