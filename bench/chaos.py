@@ -68,7 +68,6 @@ def main() -> None:
     from catalog.sample import write_sample_catalog
     from engine.device import choose_placement
     from flows.nightly import nightly_campaign
-    from flows.params import NightlyParams
     from storage.bucket_audit import audit_bucket
     from storage.fault_proxy import FaultProxy, FaultRates
     from storage.local_s3 import ensure_bucket, local_s3, local_s3_settings
@@ -76,7 +75,7 @@ def main() -> None:
     catalog = write_sample_catalog(work / "catalog.parquet", n=args.skus, seed=1)
     common = dict(catalog_uri=str(catalog), variants_per_sku=args.variants, run_date=RUN_DATE, max_bad_fraction=0.0)
     if args.model:
-        common["model_path"] = args.model
+        common["model"] = args.model
     print(f"work folder: {work}  (skus {args.skus} x {args.variants} variants, torch threads {choose_placement().threads})", flush=True)
 
     results = []
@@ -84,14 +83,14 @@ def main() -> None:
         _point_flow_at(local_s3_settings(server, "chaos-warmup"), server.endpoint_url)
         ensure_bucket(local_s3_settings(server, "chaos-warmup"))
         started = time.perf_counter()
-        nightly_campaign(NightlyParams(**common, limit=2, run_id="chaos-warmup"))
+        nightly_campaign(**common, limit=2, run_id="chaos-warmup")
         print(f"warm-up (model, Prefect, imports): {time.perf_counter() - started:.1f} s", flush=True)
 
         for rate in rates:
             label = f"{round(rate * 100):02d}"
             s3 = local_s3_settings(server, f"chaos-{label}")
             ensure_bucket(s3)
-            params = NightlyParams(**common, run_id=f"chaos-{label}-{work.name[-8:].lower()}")
+            params = {**common, "run_id": f"chaos-{label}-{work.name[-8:].lower()}"}
             with FaultProxy(server.endpoint_url, FaultRates.mixed(rate), seed=PROXY_SEED) as proxy:
                 _point_flow_at(s3, proxy.endpoint_url)
                 outcome = run_until_committed(nightly_campaign, params, args.max_reruns, label)
@@ -131,7 +130,7 @@ def run_until_committed(flow, params, max_reruns: int, label: str) -> dict:
 
     for attempt in range(max_reruns + 1):
         try:
-            return outcome(flow(params)["status"], attempt)
+            return outcome(flow(**params)["status"], attempt)
         except RunInProgressError as error:
             # Our own failed attempt left its lease (its release failed too); this process is alive,
             # so the lease only lapses with its time to live. An operator would wait; so do we.

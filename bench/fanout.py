@@ -313,20 +313,19 @@ def _uncovered(intervals: list[tuple[float, float]]) -> float:
 def measure(config: Config, catalog: Path, model_dir: Path, s3_server, record_dir: Path | None, args, seed: int) -> Run:
     """One nightly of config in a fresh bucket; its timings from the Prefect API and the device records."""
     from flows.nightly import nightly_campaign
-    from flows.params import NightlyParams
     from storage.local_s3 import local_s3_settings
     from storage.settings import boto3_client
 
     skus_per_shard = args.skus_per_shard if config.kind == "sim" else args.real_skus_per_shard
     bucket = f"fanout-{uuid.uuid4().hex[:16]}"
-    params = NightlyParams(
-        catalog_uri=str(catalog), model_path=str(model_dir), variants_per_sku=VARIANTS, skus_per_shard=skus_per_shard,
+    params = dict(
+        catalog_uri=str(catalog), model=str(model_dir), variants_per_sku=VARIANTS, skus_per_shard=skus_per_shard,
         batch_size=skus_per_shard * VARIANTS if config.kind == "sim" else args.real_batch_size, seed=seed, bucket=bucket,
         shard_workers=config.workers, shard_worker_deployment=f"shard_worker/{config.deployment}", shard_timeout_minutes=10,
     )
     load_start = os.getloadavg()[0]
     started = time.time()
-    summary = nightly_campaign(params)
+    summary = nightly_campaign(**params)
     ended = time.time()
     load_end = os.getloadavg()[0]
     if summary["status"] != "committed":

@@ -124,7 +124,6 @@ def main() -> None:
     from engine.seeds import image_seed
     from engine.tiny import build_tiny_pipeline
     from flows.nightly import nightly_campaign
-    from flows.params import NightlyParams
     from prompts.templates import build_prompt
     from storage.local_s3 import ensure_bucket, local_s3, local_s3_settings
 
@@ -146,9 +145,9 @@ def main() -> None:
             "CONCEPTS_S3_ENDPOINT": s3.endpoint_url, "CONCEPTS_S3_BUCKET": s3.bucket,
             "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
         })
-        common = dict(catalog_uri=str(catalog), model_path=model_dir, variants_per_sku=args.variants, batch_size=args.batch_size)
+        common = dict(catalog_uri=str(catalog), model=model_dir, variants_per_sku=args.variants, batch_size=args.batch_size)
         # Warm-up: starts Prefect's local API, imports great-expectations, loads the pipeline.
-        nightly_campaign(NightlyParams(**common, limit=2, seed=999_999))
+        nightly_campaign(**common, limit=2, seed=999_999)
         model = load_model(model_dir, choose_placement())
         plain_items = [(sku, v, prompt) for sku, prompt in prompts[:2] for v in range(args.variants)]
         _plain_diffusers_loop(model.pipe, plain_items, 999_999, settings, args.batch_size, image_seed)
@@ -162,7 +161,7 @@ def main() -> None:
                 started = time.perf_counter()
                 if side == FLOW:
                     model.text_cache.clear()
-                    summary = nightly_campaign(NightlyParams(**common, seed=seed))
+                    summary = nightly_campaign(**common, seed=seed)
                     seconds = time.perf_counter() - started
                     if summary["images"] != images or summary["status"] != "committed":
                         raise RuntimeError(f"the flow did not make a fresh run of {images} images: {summary}")

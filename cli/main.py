@@ -134,10 +134,10 @@ def _use_embedded_s3(bucket: str) -> None:
     typer.echo(f"embedded S3: {local.endpoint_url} (pid {local.pid}, data in {data_dir})")
 
 
-def _run(params) -> dict:
+def _run(**parameters) -> dict:
     from flows.nightly import nightly_campaign
 
-    return nightly_campaign(params)
+    return nightly_campaign(**parameters)
 
 
 def _print_summary(summary: dict) -> None:
@@ -157,12 +157,10 @@ def demo(
     """Run the nightly flow on embedded defaults: local S3, shipped sample catalog, shipped model."""
     with _prefect_for_flow_run("demo", ctx):
         _use_embedded_s3(DEMO_BUCKET)
-        from flows.params import NightlyParams
-
         # The shipped sample holds 10 deliberately bad rows among 58 (17%), to show quarantine at work;
         # production runs keep the 5% default.
         typer.echo("demo: the sample catalog has 10 deliberately bad rows; allowing up to 25% bad rows")
-        _print_summary(_run(NightlyParams(limit=limit, variants_per_sku=variants, max_bad_fraction=0.25)))
+        _print_summary(_run(limit=limit or 0, variants_per_sku=variants, max_bad_fraction=0.25, allow_sample_catalog=True))
 
 
 @app.command()
@@ -174,7 +172,7 @@ def run(
     category: Optional[list[str]] = typer.Option(None, help="Only this category (repeatable)"),
     sku: Optional[list[str]] = typer.Option(None, help="Only this SKU (repeatable)"),
     variants: int = typer.Option(2, help="Candidate images per SKU"),
-    model: Optional[str] = typer.Option(None, help="Diffusers pipeline folder (default: shipped model)"),
+    model: Optional[str] = typer.Option(None, help="Model name from infra/registry.yaml, or a diffusers pipeline folder (a path: contains '/') (default: shipped model)"),
     scheduler: Optional[str] = typer.Option(None, help="ddim, dpmsolver++, euler (default: the model's)"),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)"),
     guidance: Optional[float] = typer.Option(None, help="CFG scale; 1 = none (default: the model's)"),
@@ -182,7 +180,7 @@ def run(
     batch_size: int = typer.Option(16, help="Images per denoiser batch"),
     skus_per_shard: int = typer.Option(128, help="SKUs per Prefect task"),
     max_bad_fraction: float = typer.Option(0.05, help="Fail when more catalog rows than this are bad"),
-    policy: Optional[str] = typer.Option(None, help="Review policy YAML"),
+    policy: Optional[str] = typer.Option(None, help="Review policy name from infra/registry.yaml, or a policy YAML (a path: contains '/')"),
     embedded_s3: bool = typer.Option(False, "--embedded-s3", help="Use the embedded S3 instead of CONCEPTS_S3_* settings"),
     bucket: str = typer.Option(DEMO_BUCKET, help="Bucket when --embedded-s3 is used"),
 ) -> None:
@@ -190,18 +188,15 @@ def run(
     with _prefect_for_flow_run("run", ctx):
         if embedded_s3:
             _use_embedded_s3(bucket)
-        import datetime as dt
-
-        from flows.params import NightlyParams
-
-        params = NightlyParams(
-            **({"run_date": dt.date.fromisoformat(run_date)} if run_date else {}),
-            catalog_uri=catalog, limit=limit, categories=category or None, skus=sku or None,
-            variants_per_sku=variants, model_path=model, scheduler=scheduler, steps=steps,
-            guidance_scale=guidance, seed=seed, batch_size=batch_size, policy_file=policy,
-            skus_per_shard=skus_per_shard, max_bad_fraction=max_bad_fraction,
-        )
-        _print_summary(_run(params))
+        chosen = {"run_date": run_date, "model": model, "scheduler": scheduler, "steps": steps, "guidance_scale": guidance, "policy": policy}
+        _print_summary(_run(
+            **{name: value for name, value in chosen.items() if value is not None},
+            # A person at a terminal may run the shipped sample (the default of --catalog, as its help
+            # says); a deployment refuses it unless its run says allow_sample_catalog.
+            catalog_uri=catalog or "", allow_sample_catalog=True, limit=limit or 0,
+            categories=category or [], skus=sku or [], variants_per_sku=variants, seed=seed,
+            batch_size=batch_size, skus_per_shard=skus_per_shard, max_bad_fraction=max_bad_fraction,
+        ))
 
 
 @s3_app.command("start")

@@ -1,90 +1,77 @@
 """The backfill flow: the nightly campaign once per date of a range, as subflows (the UI form a marketer fills)."""
 
 import datetime as dt
-from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.utilities.urls import url_for
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, create_model, model_validator
 
-from catalog.vocabulary import CATEGORIES
-from engine.schedulers import SCHEDULERS
+from flows.flat_parameters import flat_parameters
 from flows.nightly import nightly_campaign
-from flows.params import NightlyParams
+from flows.params import NightlyParams, RunDay
 from flows.resources import s3_settings
 from tasks.report_tasks import manifest_decisions_task, publish_backfill_report, report_from_manifest_task
 
 MAX_BACKFILL_DAYS = 31
-# Literal types render as drop-downs in the Prefect UI's run form.
-Category = Literal[CATEGORIES]  # type: ignore[valid-type]
-Scheduler = Literal[tuple(SCHEDULERS)]  # type: ignore[valid-type]
+# The nightly's fields a backfill form offers, in the form's order; their types, limits, defaults and
+# descriptions are the nightly's own (flows/params.py). The others keep the nightly's defaults.
+NIGHTLY_FIELDS = (
+    "categories", "skus", "limit", "variants_per_sku", "model", "policy", "scheduler", "steps", "guidance_scale",
+    "seed", "catalog_uri", "allow_sample_catalog", "bucket", "max_bad_fraction", "shard_workers",
+)
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+def _check_range(params):
+    days = (params.end_date - params.start_date).days + 1
+    if days < 1:
+        raise ValueError(f"end_date {params.end_date} is before start_date {params.start_date}")
+    if days > MAX_BACKFILL_DAYS:
+        raise ValueError(f"a backfill covers at most {MAX_BACKFILL_DAYS} days; got {days}")
+    return params
 
 
-class BackfillParams(BaseModel):
-    """What a backfill may choose; None means the nightly run's default."""
+BackfillParams = create_model(
+    "BackfillParams",
+    __doc__="What a backfill may choose: a date range, and the nightly's choices for every date of it.",
+    __validators__={"check_range": model_validator(mode="after")(_check_range)},
+    start_date=(RunDay, Field(None, validate_default=True, title="First date", description="First run date, UTC, inclusive (empty: today, when the run starts)")),
+    end_date=(RunDay, Field(None, validate_default=True, title="Last date",
+                            description=f"Last run date, UTC, inclusive; at most {MAX_BACKFILL_DAYS} days (empty: today, when the run starts)")),
+    **{name: (NightlyParams.model_fields[name].annotation, NightlyParams.model_fields[name]) for name in NIGHTLY_FIELDS},
+)
 
-    start_date: dt.date = Field(default_factory=_today, description="First run date (UTC), inclusive")
-    end_date: dt.date = Field(default_factory=_today, description=f"Last run date (UTC), inclusive; at most {MAX_BACKFILL_DAYS} days")
-    categories: list[Category] | None = Field(None, description="Only these categories (empty: all)")
-    skus: list[str] | None = Field(None, description="Only these SKUs (empty: all)")
-    limit: int | None = Field(None, ge=1, description="At most this many SKUs per date")
-    variants_per_sku: int = Field(2, ge=1, le=16, description="Candidate images per SKU")
-    model_path: str | None = Field(None, description="Diffusers pipeline folder (default: the shipped model)")
-    scheduler: Scheduler | None = Field(None, description="Sampler (default: the model's)")
-    steps: int | None = Field(None, ge=1, le=1000, description="Sampling steps (default: the model's)")
-    guidance_scale: float | None = Field(None, ge=1.0, le=30.0, description="CFG scale, 1 = no guidance (default: the model's)")
-    policy_file: str | None = Field(None, description="Review policy YAML (default: policies/default.yaml)")
-    catalog_uri: str | None = Field(None, description="Catalog Parquet: local path or s3:// URI (default: the shipped sample)")
-    seed: int = Field(0, ge=0, description="Run seed")
-    max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0, description="Fail a date when more catalog rows than this are bad")
-    shard_workers: int = Field(0, ge=0, le=256, description="0: each date's shards in the backfill's process; N: N shard workers on the GPU pool per date")
 
-    @model_validator(mode="after")
-    def _check_range(self) -> "BackfillParams":
-        days = (self.end_date - self.start_date).days + 1
-        if days < 1:
-            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
-        if days > MAX_BACKFILL_DAYS:
-            raise ValueError(f"a backfill covers at most {MAX_BACKFILL_DAYS} days; got {days}")
-        return self
+def backfill_dates(params) -> list[dt.date]:
+    """Every run date of the range, oldest first."""
+    return [params.start_date + dt.timedelta(days=i) for i in range((params.end_date - params.start_date).days + 1)]
 
-    def dates(self) -> list[dt.date]:
-        """Every run date of the range, oldest first."""
-        return [self.start_date + dt.timedelta(days=i) for i in range((self.end_date - self.start_date).days + 1)]
 
-    def nightly_params(self, run_date: dt.date) -> NightlyParams:
-        """The nightly parameters of one date of this backfill."""
-        chosen = self.model_dump(exclude={"start_date", "end_date"})
-        # An empty list from the UI form means "no filter", as None does.
-        chosen["categories"] = chosen["categories"] or None
-        chosen["skus"] = chosen["skus"] or None
-        return NightlyParams(run_date=run_date, **chosen)
+def nightly_parameters(params, run_date: dt.date) -> dict:
+    """The nightly's flat parameters for one date of this backfill."""
+    return {"run_date": run_date, **params.model_dump(include=set(NIGHTLY_FIELDS))}
 
 
 @flow(name="backfill", log_prints=False)
-def backfill(params: BackfillParams = BackfillParams()) -> list[dict]:
+@flat_parameters(BackfillParams)
+def backfill(params: BackfillParams) -> list[dict]:
     """Run the nightly campaign for each date of the range; one summary per date, failures included."""
     logger = get_run_logger()
     # 1. Expand the range into one nightly parameter set per date (validated before anything runs).
-    per_date = [(day, params.nightly_params(day)) for day in params.dates()]
+    per_date = [(day, nightly_parameters(params, day)) for day in backfill_dates(params)]
     logger.info("backfill of %d dates, %s .. %s", len(per_date), params.start_date, params.end_date)
 
     # 2. One subflow per date, oldest first; a failed date does not stop the others.
     summaries, failed = [], []
     for day, nightly in per_date:
-        state = nightly_campaign(nightly, return_state=True)
+        state = nightly_campaign(**nightly, return_state=True)
         date_run = _date_run(state.state_details.flow_run_id)
         if state.is_completed():
             summary = state.result()
             # 3. Reports for runs whose flow did not publish one itself; counts for runs committed before.
             if summary.get("status") == "committed" and "report_uri" not in summary:
-                summary.update(report_from_manifest_task(s3_settings(nightly.bucket), summary["manifest_uri"]))
+                summary.update(report_from_manifest_task(s3_settings(nightly["bucket"] or None), summary["manifest_uri"]))
             if "decisions" not in summary and summary.get("manifest_uri"):
-                summary["decisions"] = manifest_decisions_task(s3_settings(nightly.bucket), summary["manifest_uri"])
+                summary["decisions"] = manifest_decisions_task(s3_settings(nightly["bucket"] or None), summary["manifest_uri"])
             summaries.append({"run_date": day.isoformat(), **date_run, **summary})
         else:
             failed.append(day.isoformat())

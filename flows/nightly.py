@@ -16,9 +16,10 @@ from catalog.validate import CatalogRejectedError
 from engine.generate import SamplingSettings
 from engine.load import read_defaults, weights_sha256
 from flows.fanout import run_on_fleet
-from flows.params import NightlyParams, derive_run_id
-from flows.resources import default_catalog_uri, default_model_dir, s3_settings, scorer_models, signing_paths, trust_anchor_pem
-from policies.load import DEFAULT_POLICY_PATH
+from flows.flat_parameters import flat_parameters
+from flows.params import MODEL_DEFAULT, REGISTRY, NightlyParams, derive_run_id
+from flows.registry import DEFAULT_MODEL, locate
+from flows.resources import SAMPLE_CATALOG, default_catalog_uri, default_model_dir, s3_settings, scorer_models, signing_paths, trust_anchor_pem
 from prompts.requests import plan_images, shard
 from provenance.verify import RunNotIntactError, not_intact_message
 from reports.contact_sheet import DEFAULT_MAX_THUMBNAILS, thumbnail_order
@@ -39,7 +40,8 @@ from worker.stage_clock import StageClock, add_seconds
 
 
 @flow(name="nightly_campaign", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=False)
-def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
+@flat_parameters(NightlyParams)
+def nightly_campaign(params: NightlyParams) -> dict:
     """Turn catalog rows into labelled, scored, routed concept images and commit their manifest."""
     logger = get_run_logger()
     # Wall seconds per step, returned in the summary; what no step covers is Prefect's own time.
@@ -47,21 +49,26 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
 
     # 1. Resolve where data goes and what the run depends on, by content: the model's weights
     #    digest, the policy's and thresholds' digests, the sampler the model's defaults resolve to.
-    s3 = s3_settings(params.bucket)
+    #    The shipped sample catalog is refused unless asked for: a deployment whose catalog was
+    #    never configured must not quietly publish 58 demo rows as a night's work.
+    catalog_uri = params.catalog_uri or default_catalog_uri()
+    refuse_sample_catalog(catalog_uri, params.allow_sample_catalog)
+    s3 = s3_settings(params.bucket or None)
     ensure_bucket(s3)
     client = boto3_client(s3)
-    catalog_uri = params.catalog_uri or default_catalog_uri()
-    model_dir = str(params.model_path or default_model_dir())
+    model_dir = str(default_model_dir()) if params.model == DEFAULT_MODEL else locate(params.model, REGISTRY.models)
+    policy_file = locate(params.policy, REGISTRY.policies)
+    thresholds_file = params.thresholds_file or None
     sampling = _sampling(params, read_defaults(model_dir))
     weights = weights_sha256(Path(model_dir))
     clock.lap("resolve")
 
     # 2. Read the catalog; the digest of the rows read (after filters) names the run, not the path.
-    table = read_catalog_task(catalog_uri, s3, params.limit, params.skus, params.categories)
+    table = read_catalog_task(catalog_uri, s3, params.limit or None, params.skus or None, params.categories or None)
     clock.lap("catalog_read")
     run_id = derive_run_id(params, {
         "catalog_sha256": catalog_content_sha256(table), "weights_sha256": weights, "sampling": sampling.__dict__,
-        **_config_digests(params.policy_file, params.thresholds_file), "scorer_models": repr(scorer_models()),
+        **_config_digests(policy_file, thresholds_file), "scorer_models": repr(scorer_models()),
     })
     run_date = params.run_date.isoformat()
     manifest = manifest_key(run_date, run_id)
@@ -106,7 +113,7 @@ def nightly_campaign(params: NightlyParams = NightlyParams()) -> dict:
         spec = RunSpec(
             run_id=run_id, run_date=run_date, flow_run_id=flow_run.get_id(), catalog_uri=catalog_uri,
             model_dir=model_dir, weights_sha256=weights, device=params.device, dtype="auto", sampling=sampling,
-            batch_size=params.batch_size, policy_path=params.policy_file, thresholds_path=params.thresholds_file,
+            batch_size=params.batch_size, policy_path=policy_file, thresholds_path=thresholds_file,
             **signing_paths(),
             scorer_models=scorer_models(),
         )
@@ -186,10 +193,20 @@ def _verify_or_fail(s3, run_id: str, manifest: str, manifest_uri: str, keep: fro
     return verified
 
 
-def _config_digests(policy_file: str | None, thresholds_file: str | None) -> dict:
+def refuse_sample_catalog(catalog_uri: str, allowed: bool) -> None:
+    """Fail unless the catalog is not the shipped sample or the sample was asked for."""
+    if not allowed and not catalog_uri.startswith("s3://") and Path(catalog_uri).resolve() == SAMPLE_CATALOG.resolve():
+        raise ValueError(
+            "the catalog is the shipped 58-row sample (catalog_uri is empty or names it): set catalog_uri "
+            "(for a deployment, the Prefect Variable concepts_catalog_uri, then deploy again), or set "
+            "allow_sample_catalog to run on the sample on purpose"
+        )
+
+
+def _config_digests(policy_file: str, thresholds_file: str | None) -> dict:
     """SHA-256 of the files that decide where images go: policy, thresholds, selection (packaged defaults when None)."""
     files = {
-        "policy_sha256": Path(policy_file) if policy_file else DEFAULT_POLICY_PATH,
+        "policy_sha256": Path(policy_file),
         "thresholds_sha256": Path(thresholds_file) if thresholds_file else DEFAULT_THRESHOLDS_PATH,
         "selection_sha256": DEFAULT_SELECTION_PATH,
     }
@@ -197,12 +214,14 @@ def _config_digests(policy_file: str | None, thresholds_file: str | None) -> dic
 
 
 def _sampling(params: NightlyParams, defaults: dict) -> SamplingSettings:
-    """Explicit parameters win; otherwise the model folder's measured defaults."""
-    missing = [k for k in ("scheduler", "steps", "guidance_scale", "width", "height") if getattr(params, k, None) is None and k not in defaults]
+    """Explicit parameters win; otherwise (the form's "model default", 0) the model folder's measured defaults."""
+    chosen = {"scheduler": None if params.scheduler == MODEL_DEFAULT else params.scheduler,
+              "steps": params.steps or None, "guidance_scale": params.guidance_scale or None}
+    missing = [k for k in ("scheduler", "steps", "guidance_scale", "width", "height") if chosen.get(k) is None and k not in defaults]
     if missing:
         raise ValueError(f"the model folder has no default for {', '.join(missing)}; pass them as parameters")
     return SamplingSettings(
-        scheduler=params.scheduler or defaults["scheduler"],
+        scheduler=chosen["scheduler"] or defaults["scheduler"],
         steps=params.steps or int(defaults["steps"]),
         guidance_scale=params.guidance_scale or float(defaults["guidance_scale"]),
         width=int(defaults["width"]),

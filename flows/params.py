@@ -1,84 +1,116 @@
-"""The nightly flow's parameters: one pydantic model with defaults (it becomes the Prefect UI form)."""
+"""The nightly flow's parameters: one pydantic model with defaults, shown in the Prefect UI as a flat form.
+
+The flows take these fields as flat parameters (flows/flat_parameters.py). For a form a person can
+fill, every field has a plain default a form can show: 0 or an empty value means "the model's / the
+system's default" where None used to, closed vocabularies are drop-downs, models and policies are
+picked by name from the registry (infra/registry.yaml), and the run date is resolved when the run
+starts (an empty date is today), never when the module is imported or the flow deployed.
+"""
 
 import datetime as dt
 import hashlib
 import json
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from catalog.vocabulary import CATEGORIES
 from engine.schedulers import SCHEDULERS
+from flows.registry import DEFAULT_MODEL, DEFAULT_POLICY, check_choice, load_registry
+
+# Read once per process: the names a deployment offers are those of the registry it was deployed with.
+REGISTRY = load_registry()
+MODEL_DEFAULT = "model default"
+# Literal types render as drop-downs in the Prefect UI's run form.
+Category = Literal[CATEGORIES]  # type: ignore[valid-type]
+SchedulerChoice = Literal[(MODEL_DEFAULT, *SCHEDULERS)]  # type: ignore[valid-type]
+Device = Literal["auto", "cpu", "cuda"]
 
 
-def _today() -> dt.date:
+def today() -> dt.date:
+    """Today's date in UTC, when called."""
     return dt.datetime.now(dt.timezone.utc).date()
 
 
-class NightlyParams(BaseModel):
-    """Everything a nightly run or a backfill can choose; None means "the model's or the system's default"."""
+def _blank_is_today(value: object) -> object:
+    # A form's cleared field arrives as "" or null, the CLI and the API may say "today".
+    return today() if value in (None, "", "today") else value
 
-    run_date: dt.date = Field(default_factory=_today, description="Partition date of the run (UTC)")
-    catalog_uri: str | None = Field(None, description="Catalog Parquet: local path or s3:// URI (default: the shipped sample)")
-    limit: int | None = Field(None, ge=1, description="At most this many SKUs (after filters)")
-    skus: list[str] | None = Field(None, description="Only these SKUs")
-    categories: list[str] | None = Field(None, description=f"Only these categories: {', '.join(CATEGORIES)}")
-    variants_per_sku: int = Field(2, ge=1, le=16, description="Candidate images per SKU")
-    model_path: str | None = Field(None, description="Diffusers pipeline folder (default: the shipped model)")
-    scheduler: str | None = Field(None, description=f"Sampler: {', '.join(SCHEDULERS)} (default: the model's)")
-    steps: int | None = Field(None, ge=1, le=1000, description="Sampling steps (default: the model's)")
-    guidance_scale: float | None = Field(None, ge=1.0, le=30.0, description="CFG scale, 1 = no guidance (default: the model's)")
-    seed: int = Field(0, ge=0, description="Run seed; each image's seed derives from (seed, sku, variant)")
-    batch_size: int = Field(16, ge=1, le=256, description="Images per denoiser batch")
-    skus_per_shard: int = Field(128, ge=1, le=10_000, description="SKUs per Prefect task")
-    policy_file: str | None = Field(None, description="Review policy YAML (default: policies/default.yaml)")
-    thresholds_file: str | None = Field(None, description="Technical-score thresholds YAML (default: scoring/thresholds.yaml)")
-    max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0, description="Fail the run when more catalog rows than this are bad")
-    bucket: str | None = Field(None, description="Destination bucket (default: CONCEPTS_S3_BUCKET)")
-    device: str = Field("auto", description="auto, cpu or cuda")
-    run_id: str | None = Field(None, description="Explicit run id (default: derived from the run's inputs)")
+
+def _guidance(value: float) -> float:
+    if value != 0 and not 1.0 <= value <= 30.0:
+        raise ValueError(f"guidance_scale must be 0 (the model's default) or between 1 and 30; got {value}")
+    return value
+
+
+# A date a form shows as a date picker that may stay empty: empty (or "today") is today, UTC, when the
+# parameters are validated, i.e. when the run starts. The schema says only "a date": no default date
+# is ever written into a deployment (fields of this type default to None with validate_default).
+RunDay = Annotated[dt.date, BeforeValidator(_blank_is_today), WithJsonSchema({"type": "string", "format": "date"})]
+ModelName = Annotated[str, BeforeValidator(lambda v: v or DEFAULT_MODEL),
+                      AfterValidator(lambda v: check_choice("model", v, tuple(REGISTRY.models)))]
+PolicyName = Annotated[str, BeforeValidator(lambda v: v or DEFAULT_POLICY),
+                       AfterValidator(lambda v: check_choice("policy", v, tuple(REGISTRY.policies)))]
+
+
+class NightlyParams(BaseModel):
+    """Everything a nightly run or a backfill can choose; 0 or empty means "the model's or the system's default"."""
+
+    run_date: RunDay = Field(None, validate_default=True, title="Run date", description="Partition date of the run, UTC (empty: today, when the run starts)")
+    catalog_uri: str = Field("", title="Catalog", description="Catalog Parquet: s3:// URI or a path on the worker (empty: the shipped 58-row sample)")
+    allow_sample_catalog: bool = Field(
+        False, title="Allow the sample catalog",
+        description="Run on the shipped sample catalog on purpose (a demo); off, a run whose catalog is the sample is refused",
+    )
+    limit: int = Field(0, ge=0, title="SKU limit", description="At most this many SKUs, after filters (0: every SKU)")
+    skus: list[str] = Field([], title="SKUs", description="Only these SKUs (empty: all)")
+    categories: list[Category] = Field([], title="Categories", description="Only these categories (empty: all)")
+    variants_per_sku: int = Field(2, ge=1, le=16, title="Images per SKU", description="Candidate images per SKU")
+    model: ModelName = Field(
+        DEFAULT_MODEL, title="Model", json_schema_extra={"enum": list(REGISTRY.models)},
+        description="Model by name, from the deployment's registry (infra/registry.yaml)",
+    )
+    scheduler: SchedulerChoice = Field(MODEL_DEFAULT, title="Sampler", description="Sampler (model default: the model's own)")
+    steps: int = Field(0, ge=0, le=1000, title="Sampling steps", description="Sampling steps (0: the model's default)")
+    guidance_scale: Annotated[float, AfterValidator(_guidance)] = Field(
+        0.0, ge=0.0, le=30.0, title="Guidance scale", description="CFG scale, 1 = no guidance (0: the model's default)",
+    )
+    seed: int = Field(0, ge=0, title="Seed", description="Run seed; each image's seed derives from (seed, sku, variant)")
+    batch_size: int = Field(16, ge=1, le=256, title="Batch size", description="Images per denoiser batch")
+    skus_per_shard: int = Field(128, ge=1, le=10_000, title="SKUs per shard", description="SKUs per Prefect task")
+    policy: PolicyName = Field(
+        DEFAULT_POLICY, title="Review policy", json_schema_extra={"enum": list(REGISTRY.policies)},
+        description="Review policy by name, from the deployment's registry (infra/registry.yaml)",
+    )
+    thresholds_file: str = Field("", title="Thresholds file", description="Technical-score thresholds YAML on the worker (empty: the packaged scoring/thresholds.yaml)")
+    max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0, title="Most bad rows", description="Fail the run when more catalog rows than this fraction are bad")
+    bucket: str = Field("", title="Bucket", description="Destination bucket (empty: the configured one)")
+    device: Device = Field("auto", title="Device", description="auto, cpu or cuda")
+    run_id: str = Field("", title="Run id", description="Explicit run id (empty: derived from the run's inputs)")
     shard_workers: int = Field(
-        0, ge=0, le=256,
+        0, ge=0, le=256, title="Shard workers",
         description="0: make every shard in this flow's process; N: N child runs of the shard-worker deployment on the GPU pool (about one per GPU)",
     )
-    shard_worker_deployment: str = Field("shard_worker/shard-worker", description="Deployment the shard workers run (flow/deployment)")
+    shard_worker_deployment: str = Field("shard_worker/shard-worker", title="Shard-worker deployment", description="Deployment the shard workers run (flow/deployment)")
     shard_timeout_minutes: float = Field(
-        30.0, gt=0, le=24 * 60,
+        30.0, gt=0, le=24 * 60, title="Shard timeout (minutes)",
         description="With shard workers: when no shard finishes for this long while a shard worker runs (waiting for a free slot does not count), the workers are cancelled and the pending shards retried once elsewhere, then the run fails naming them",
     )
-
-    @field_validator("scheduler")
-    @classmethod
-    def _known_scheduler(cls, value: str | None) -> str | None:
-        if value is not None and value not in SCHEDULERS:
-            raise ValueError(f"unknown scheduler {value!r}; allowed: {', '.join(SCHEDULERS)}")
-        return value
-
-    @field_validator("categories")
-    @classmethod
-    def _known_categories(cls, value: list[str] | None) -> list[str] | None:
-        unknown = sorted(set(value or ()) - set(CATEGORIES))
-        if unknown:
-            raise ValueError(f"unknown categories {unknown}; allowed: {', '.join(CATEGORIES)}")
-        return value
-
-    @field_validator("device")
-    @classmethod
-    def _known_device(cls, value: str) -> str:
-        if value not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be one of auto, cpu, cuda; got {value!r}")
-        return value
 
 
 # Parameters left out of the run id. Some cannot change any image or decision (batch size,
 # shard size, bucket, device), so a rerun with another batch size resumes the same run. The
-# others name inputs by path or by filter (catalog, model, policy, thresholds; limit, skus,
-# categories): the run id covers what those resolve to instead — the digest of the catalog rows
-# read after filtering, the weights' digest, the policy's and thresholds' digests — so an edited
-# file makes a new run and the same content under another path is the same run.
+# others name inputs by path, by name or by filter (catalog, model, policy, thresholds; limit,
+# skus, categories): the run id covers what those resolve to instead — the digest of the catalog
+# rows read after filtering, the weights' digest, the policy's and thresholds' digests — so an
+# edited file makes a new run and the same content under another name is the same run.
 _NOT_IN_RUN_ID = {
     "batch_size", "skus_per_shard", "max_bad_fraction", "bucket", "device", "run_id", "shard_workers", "shard_worker_deployment", "shard_timeout_minutes",
-    "catalog_uri", "model_path", "policy_file", "thresholds_file", "limit", "skus", "categories",
+    "catalog_uri", "allow_sample_catalog", "model", "policy", "thresholds_file", "limit", "skus", "categories",
 }
+# The "model's default" of the form, written as the run id has always written it (null), so run ids
+# made before the form had plain defaults stay the same for the same inputs.
+_MODEL_DEFAULTS = {"scheduler": MODEL_DEFAULT, "steps": 0, "guidance_scale": 0.0}
 
 
 def derive_run_id(params: NightlyParams, resolved: dict) -> str:
@@ -90,6 +122,7 @@ def derive_run_id(params: NightlyParams, resolved: dict) -> str:
     if params.run_id:
         return params.run_id
     fingerprint = params.model_dump(mode="json", exclude=_NOT_IN_RUN_ID)
+    fingerprint.update({k: None for k, default in _MODEL_DEFAULTS.items() if fingerprint[k] == default})
     fingerprint.update(resolved)
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
     return f"{params.run_date.isoformat()}-{digest}"

@@ -7,6 +7,7 @@ from prefect.input import RunInput
 from prefect.states import Completed, Failed
 from pydantic import BaseModel, Field
 
+from flows.flat_parameters import flat_parameters
 from flows.resources import s3_settings
 from review.ingest import IngestResult, batch_verdict
 from tasks.review_tasks import ingest_decisions_task, pending_reviews_task, read_decisions_task
@@ -18,12 +19,13 @@ PAUSE_POLL_S = 3  # how often the paused run checks for the submitted form
 class ReviewParams(BaseModel):
     """Where the decisions come from: a file, or (without one) the UI form for a small batch."""
 
-    decisions_uri: str | None = Field(
-        None, description="Decisions file (CSV or Parquet: asset_id, decision, reviewer, note): local path or s3:// URI"
+    decisions_uri: str = Field(
+        "", title="Decisions file",
+        description="Decisions file (CSV or Parquet: asset_id, decision, reviewer, note): s3:// URI or a path on the worker (empty: decide a small batch in the UI form)",
     )
-    ui_batch_size: int = Field(12, ge=1, le=50, description="Without a file: how many waiting images the UI form offers")
-    ui_timeout_s: int = Field(3600, ge=60, le=7 * 24 * 3600, description="How long the paused run waits for the form")
-    bucket: str | None = Field(None, description="Bucket (default: CONCEPTS_S3_BUCKET)")
+    ui_batch_size: int = Field(12, ge=1, le=50, title="Images in the UI form", description="Without a file: how many waiting images the UI form offers")
+    ui_timeout_s: int = Field(3600, ge=60, le=7 * 24 * 3600, title="Form timeout (seconds)", description="How long the paused run waits for the form")
+    bucket: str = Field("", title="Bucket", description="Bucket (empty: the configured one)")
 
 
 class ReviewForm(RunInput):
@@ -45,13 +47,14 @@ def form_rows(form: ReviewForm) -> list[dict]:
 
 
 @flow(name="review", log_prints=False)
-def review(params: ReviewParams = ReviewParams()) -> dict:
+@flat_parameters(ReviewParams)
+def review(params: ReviewParams) -> dict:
     """Apply reviewers' decisions: promote approvals, keep rejections, append the review log.
 
     The run's final state says "N accepted, M refused"; it fails when rows were given and none was accepted.
     """
     logger = get_run_logger()
-    s3 = s3_settings(params.bucket)
+    s3 = s3_settings(params.bucket or None)
 
     # 1. Collect decisions: the file when given, else the UI form over a small waiting batch.
     if params.decisions_uri:

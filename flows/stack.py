@@ -92,7 +92,7 @@ def served_deployments(path: Path = PREFECT_YAML, shard_workers: int = 0) -> lis
             for s in spec.schedules if "cron" in s
         ]
         flow = load_entrypoint(spec.entrypoint)
-        parameters = {"params": {"shard_workers": shard_workers}} if shard_workers and spec.name in ("nightly", "backfill") else None
+        parameters = {"shard_workers": shard_workers} if shard_workers and spec.name in ("nightly", "backfill") else None
         deployments.append(flow.to_deployment(
             name=spec.name, description=spec.description, tags=list(spec.tags),
             schedules=schedules or None, concurrency_limit=spec.concurrency_limit, parameters=parameters,

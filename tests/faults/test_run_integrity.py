@@ -16,7 +16,6 @@ from prefect.testing.utilities import prefect_test_harness
 from catalog.sample import write_sample_catalog
 from engine.tiny import build_tiny_pipeline
 from flows.nightly import nightly_campaign
-from flows.params import NightlyParams
 from provenance.verify import RunNotIntactError, verify_run
 from storage.cleanup import cleanup_orphans
 from storage.lease import RunInProgressError, acquire_lease, release_lease
@@ -45,9 +44,9 @@ def catalog(tmp_path):
     return write_sample_catalog(tmp_path / "catalog.parquet", n=8, seed=3)
 
 
-def _params(model_dir, catalog, **overrides) -> NightlyParams:
-    base = dict(catalog_uri=str(catalog), model_path=model_dir, variants_per_sku=VARIANTS, skus_per_shard=2, batch_size=8)
-    return NightlyParams(**{**base, **overrides})
+def _params(model_dir, catalog, **overrides) -> dict:
+    base = dict(catalog_uri=str(catalog), model=model_dir, variants_per_sku=VARIANTS, skus_per_shard=2, batch_size=8)
+    return {**base, **overrides}
 
 
 def _keys(s3, prefix: str = "") -> list[str]:
@@ -77,14 +76,14 @@ def _manifest_key(summary) -> str:
 def test_crash_then_cleanup_then_rerun_commits_a_manifest_that_verifies(harness, s3_env, model_dir, catalog):
     """Defect 1: shards came back from Prefect's local result cache after cleanup had deleted their objects."""
     s3 = s3_env
-    first = nightly_campaign(_params(model_dir, catalog))
+    first = nightly_campaign(**_params(model_dir, catalog))
     # The crash: every shard staged and stored, the manifest never written.
     _delete(s3, [_manifest_key(first), *_keys(s3, "reports/")])
     swept = cleanup_orphans(s3, grace=dt.timedelta(0), apply=True)
     assert len(swept.orphans) == first["images"] + first["shards"]  # every image and every staged shard
     assert _images(s3) == []
 
-    again = nightly_campaign(_params(model_dir, catalog))  # same process, same Prefect home: any cache would answer
+    again = nightly_campaign(**_params(model_dir, catalog))  # same process, same Prefect home: any cache would answer
     assert again["run_id"] == first["run_id"] and again["status"] == "committed"
     assert again["resumed_shards"] == 0
     assert verify_run(s3, again["run_id"]).ok
@@ -93,11 +92,11 @@ def test_crash_then_cleanup_then_rerun_commits_a_manifest_that_verifies(harness,
 
 def test_staged_shard_whose_objects_were_deleted_is_made_again(harness, s3_env, model_dir, catalog):
     s3 = s3_env
-    first = nightly_campaign(_params(model_dir, catalog))
+    first = nightly_campaign(**_params(model_dir, catalog))
     doomed = _images(s3)[:3]
     _delete(s3, [_manifest_key(first), *doomed])  # crash before commit, and three images gone
 
-    again = nightly_campaign(_params(model_dir, catalog))
+    again = nightly_campaign(**_params(model_dir, catalog))
     assert again["status"] == "committed"
     assert 1 <= again["remade_shards"] <= 3 and again["resumed_shards"] == again["shards"] - again["remade_shards"]
     assert set(doomed) <= set(_images(s3))
@@ -107,19 +106,19 @@ def test_staged_shard_whose_objects_were_deleted_is_made_again(harness, s3_env, 
 def test_committed_run_whose_objects_are_gone_fails_loudly_then_regenerates(harness, s3_env, model_dir, catalog):
     """Defect 1: "already committed; nothing to do" (rc 0) forever after its objects were deleted."""
     s3 = s3_env
-    first = nightly_campaign(_params(model_dir, catalog))
+    first = nightly_campaign(**_params(model_dir, catalog))
     doomed = _images(s3)[:2]
     _delete(s3, doomed)
 
     with pytest.raises(RunNotIntactError) as failure:
-        nightly_campaign(_params(model_dir, catalog))
+        nightly_campaign(**_params(model_dir, catalog))
     message = str(failure.value)
     assert f"run {first['run_id']} is committed" in message and "14/16 images verified" in message
     assert "object is missing" in message and f"delete {first['manifest_uri']} and rerun" in message
 
     # What the message says to do works: the intact shards are kept, the rest made again.
     _delete(s3, [_manifest_key(first)])
-    again = nightly_campaign(_params(model_dir, catalog))
+    again = nightly_campaign(**_params(model_dir, catalog))
     assert again["status"] == "committed" and again["remade_shards"] >= 1
     assert verify_run(s3, again["run_id"]).ok and set(doomed) <= set(_images(s3))
 
@@ -127,11 +126,11 @@ def test_committed_run_whose_objects_are_gone_fails_loudly_then_regenerates(harn
 def test_rerun_into_another_bucket_stores_every_image_there(harness, s3_env, local_s3_server, model_dir, catalog):
     """Defect 1: a rerun with --bucket otherbucket committed 16 rows naming objects in the first bucket."""
     s3 = s3_env
-    first = nightly_campaign(_params(model_dir, catalog))
+    first = nightly_campaign(**_params(model_dir, catalog))
     other = local_s3_settings(local_s3_server, f"test-{uuid.uuid4().hex[:24]}")
     ensure_bucket(other)
     try:
-        again = nightly_campaign(_params(model_dir, catalog, bucket=other.bucket))
+        again = nightly_campaign(**_params(model_dir, catalog, bucket=other.bucket))
         assert again["run_id"] == first["run_id"] and again["status"] == "committed"
         rows = read_manifests(other).to_pylist()
         assert len(rows) == 8 * VARIANTS
@@ -144,7 +143,7 @@ def test_rerun_into_another_bucket_stores_every_image_there(harness, s3_env, loc
 
 def test_verify_refuses_a_row_that_names_another_bucket(harness, s3_env, local_s3_server, model_dir, catalog):
     s3 = s3_env
-    first = nightly_campaign(_params(model_dir, catalog))
+    first = nightly_campaign(**_params(model_dir, catalog))
     table = _read_parquet(s3, _manifest_key(first))
     moved = table.set_column(
         table.schema.get_field_index("s3_uri"), "s3_uri",
@@ -166,7 +165,7 @@ def test_verify_refuses_a_row_that_names_another_bucket(harness, s3_env, local_s
 def test_catalog_edit_is_a_new_run_and_changes_only_the_edited_images(harness, s3_env, model_dir, catalog):
     """Defect 2: an overwritten catalog was "already committed"; after a crash the manifest mixed old and new rows."""
     s3 = s3_env
-    first = nightly_campaign(_params(model_dir, catalog))
+    first = nightly_campaign(**_params(model_dir, catalog))
     _delete(s3, [_manifest_key(first)])  # crash before commit: every shard of the old catalog staged
 
     rows = pq.read_table(catalog).to_pylist()
@@ -176,7 +175,7 @@ def test_catalog_edit_is_a_new_run_and_changes_only_the_edited_images(harness, s
         edited[row["sku"]] = row["color"]
     pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(catalog)), catalog)
 
-    again = nightly_campaign(_params(model_dir, catalog))
+    again = nightly_campaign(**_params(model_dir, catalog))
     assert again["status"] == "committed" and again["run_id"] != first["run_id"]
     assert again["resumed_shards"] == 0  # nothing of the old catalog's run is reused under the new run
     new_rows = [row for row in read_manifests(s3).to_pylist() if row["run_id"] == again["run_id"]]
@@ -200,21 +199,21 @@ def test_second_process_on_the_same_run_is_refused_before_generating(harness, s3
     client = boto3_client(s3)
     held = acquire_lease(client, s3.bucket, "race-run-1")  # the other, live process
     with pytest.raises(RunInProgressError, match="run race-run-1 is already in progress"):
-        nightly_campaign(_params(model_dir, catalog, run_id="race-run-1"))
+        nightly_campaign(**_params(model_dir, catalog, run_id="race-run-1"))
     assert _images(s3) == [] and _keys(s3, "staging/") == []
     release_lease(client, s3.bucket, held)
-    assert nightly_campaign(_params(model_dir, catalog, run_id="race-run-1"))["status"] == "committed"
+    assert nightly_campaign(**_params(model_dir, catalog, run_id="race-run-1"))["status"] == "committed"
     assert _keys(s3, "leases/") == []  # released at the end of the run
 
 
 def test_report_lost_after_commit_is_written_by_the_rerun(harness, s3_env, model_dir, catalog):
     """Defect 6: the report task failed after the commit and every rerun said "already committed" without one."""
     s3 = s3_env
-    first = nightly_campaign(_params(model_dir, catalog))
+    first = nightly_campaign(**_params(model_dir, catalog))
     report_key = split_s3_uri(first["report_uri"])[1]
     _delete(s3, [report_key])  # the state a failed report task leaves
 
-    again = nightly_campaign(_params(model_dir, catalog))
+    again = nightly_campaign(**_params(model_dir, catalog))
     assert again["status"] == "already_committed" and again["verified"].startswith("16/16 images verified")
     assert again["report_uri"] == first["report_uri"]
     assert report_key in _keys(s3, "reports/")

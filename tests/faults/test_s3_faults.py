@@ -15,7 +15,6 @@ from prefect.testing.utilities import prefect_test_harness
 from catalog.sample import write_sample_catalog
 from engine.tiny import build_tiny_pipeline
 from flows.nightly import nightly_campaign
-from flows.params import NightlyParams
 from storage.bucket_audit import audit_bucket
 from storage.fault_proxy import FaultProxy, FaultRates
 from storage.lease import DEFAULT_TTL, RunInProgressError
@@ -64,12 +63,12 @@ def bucket(local_s3_server):
     boto3_client(settings).delete_bucket(Bucket=settings.bucket)
 
 
-def _run_until_committed(params: NightlyParams) -> tuple[dict, list[str]]:
+def _run_until_committed(params: dict) -> tuple[dict, list[str]]:
     """Run the flow; after a failure rerun it, at most MAX_RERUNS times; the summary and each failure."""
     failures = []
     for _ in range(MAX_RERUNS + 1):
         try:
-            return nightly_campaign(params), failures
+            return nightly_campaign(**params), failures
         except RunInProgressError as error:
             # A failed attempt whose lease release failed too left a lease naming this (live)
             # process; it lapses after its time to live, as it would for an operator.
@@ -84,8 +83,8 @@ def test_nightly_flow_through_20_percent_s3_faults_commits_every_image_exactly_o
     harness, local_s3_server, bucket, model_dir, tmp_path, monkeypatch
 ):
     catalog = write_sample_catalog(tmp_path / "catalog.parquet", n=SKUS, seed=3)
-    params = NightlyParams(
-        catalog_uri=str(catalog), model_path=model_dir, variants_per_sku=VARIANTS, skus_per_shard=4, batch_size=8,
+    params = dict(
+        catalog_uri=str(catalog), model=model_dir, variants_per_sku=VARIANTS, skus_per_shard=4, batch_size=8,
         run_date=RUN_DATE, run_id=RUN_ID, max_bad_fraction=0.0,
     )
     with FaultProxy(local_s3_server.endpoint_url, FAULTS, seed=PROXY_SEED) as proxy:

@@ -18,7 +18,6 @@ from catalog.sample import write_sample_catalog
 from engine.tiny import build_tiny_pipeline
 from flows import stack
 from flows.nightly import nightly_campaign
-from flows.params import NightlyParams
 from provenance.verify import verify_run
 from storage.bucket_audit import audit_bucket
 from storage.manifest import read_manifests
@@ -60,10 +59,10 @@ def model_dir(tmp_path_factory):
     return str(build_tiny_pipeline(tmp_path_factory.mktemp("tiny")))
 
 
-def _params(model_dir, catalog, **overrides) -> NightlyParams:
-    base = dict(catalog_uri=str(catalog), model_path=model_dir, variants_per_sku=VARIANTS, skus_per_shard=2, batch_size=4,
+def _params(model_dir, catalog, **overrides) -> dict:
+    base = dict(catalog_uri=str(catalog), model=model_dir, variants_per_sku=VARIANTS, skus_per_shard=2, batch_size=4,
                 shard_workers=2, shard_worker_deployment="shard_worker/shard-worker")
-    return NightlyParams(**{**base, **overrides})
+    return {**base, **overrides}
 
 
 def _flow_run_children(worker: subprocess.Popen) -> list[int]:
@@ -78,7 +77,7 @@ def test_nightly_across_two_workers_commits_one_verified_manifest_made_by_both(s
     s3 = s3_env
     catalog = write_sample_catalog(tmp_path / "catalog.parquet", n=16, seed=5)
     with temporary_settings({PREFECT_API_URL: server.api_url}):
-        summary = nightly_campaign(_params(model_dir, catalog))
+        summary = nightly_campaign(**_params(model_dir, catalog))
     assert summary["status"] == "committed" and summary["shards"] == 8
     rows = read_manifests(s3).to_pylist()
     assert len(rows) == len({row["asset_id"] for row in rows}) == 16 * VARIANTS
@@ -122,7 +121,7 @@ def test_a_child_killed_mid_shard_leaves_a_complete_night(server, workers, s3_en
     killed: list[int] = []
     killer = _signal_a_child_holding_a_shard(s3, workers, signal.SIGKILL, killed)
     with temporary_settings({PREFECT_API_URL: server.api_url}):
-        summary = nightly_campaign(_params(model_dir, catalog))
+        summary = nightly_campaign(**_params(model_dir, catalog))
     killer.join(timeout=5)
     assert killed, "the test never found a child to kill"
     assert summary["status"] == "committed" and summary["images"] == 16 * VARIANTS
@@ -141,7 +140,7 @@ def test_a_frozen_child_is_cancelled_and_its_shard_retried_elsewhere(server, wor
     freezer = _signal_a_child_holding_a_shard(s3, workers, signal.SIGSTOP, frozen)
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
-            summary = nightly_campaign(_params(model_dir, catalog, shard_timeout_minutes=1.5))
+            summary = nightly_campaign(**_params(model_dir, catalog, shard_timeout_minutes=1.5))
     finally:
         freezer.join(timeout=5)
         for pid in frozen:  # never leave a stopped process behind

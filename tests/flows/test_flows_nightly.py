@@ -20,7 +20,6 @@ from prefect.testing.utilities import prefect_test_harness
 from catalog.sample import BAD_ROW_KINDS, SAMPLE_CATALOG_PATH, SAMPLE_GOOD_ROWS
 from engine.tiny import build_tiny_pipeline
 from flows.nightly import nightly_campaign
-from flows.params import NightlyParams
 from storage.manifest import read_manifests
 from storage.settings import boto3_client
 
@@ -43,10 +42,10 @@ def model_dir(tmp_path_factory):
 
 def _params(model_dir, **overrides):
     base = dict(
-        catalog_uri=str(SAMPLE_CATALOG_PATH), model_path=model_dir, variants_per_sku=VARIANTS,
+        catalog_uri=str(SAMPLE_CATALOG_PATH), allow_sample_catalog=True, model=model_dir, variants_per_sku=VARIANTS,
         max_bad_fraction=0.25, skus_per_shard=16, batch_size=8,
     )
-    return NightlyParams(**{**base, **overrides})
+    return {**base, **overrides}
 
 
 def _keys(s3) -> list[str]:
@@ -59,7 +58,7 @@ def _keys(s3) -> list[str]:
 
 def test_sample_catalog_end_to_end_then_rerun_adds_nothing(harness, s3_env, model_dir):
     s3 = s3_env
-    summary = nightly_campaign(_params(model_dir))
+    summary = nightly_campaign(**_params(model_dir))
     assert summary["status"] == "committed"
     assert summary["images"] == SAMPLE_GOOD_ROWS * VARIANTS
     assert summary["quarantined"] == len(BAD_ROW_KINDS)
@@ -102,7 +101,7 @@ def test_sample_catalog_end_to_end_then_rerun_adds_nothing(harness, s3_env, mode
 
     # A rerun of the same run adds no objects and no rows.
     before = _keys(s3)
-    again = nightly_campaign(_params(model_dir))
+    again = nightly_campaign(**_params(model_dir))
     assert again["status"] == "already_committed" and again["run_id"] == summary["run_id"]
     assert _keys(s3) == before
     assert read_manifests(s3).num_rows == len(manifest)
@@ -113,7 +112,7 @@ def test_too_many_bad_rows_fail_the_run_with_the_quarantine_kept(harness, s3_env
 
     s3 = s3_env
     with pytest.raises(CatalogRejectedError, match="max_bad_fraction"):
-        nightly_campaign(_params(model_dir, max_bad_fraction=0.05))
+        nightly_campaign(**_params(model_dir, max_bad_fraction=0.05))
     keys = _keys(s3)
     assert [k for k in keys if k.startswith("quarantine/")], "the quarantine is written even when the run fails"
     assert not [k for k in keys if k.split("/")[0] in ("images", "review", "rejected", "manifests")]
@@ -142,7 +141,7 @@ def test_killed_run_resumes_without_regenerating_or_duplicating(harness, s3_env,
     staged_before = _staged(s3)
     assert not [k for k in _keys(s3) if k.startswith("manifests/")], "killed before its commit"
 
-    summary = nightly_campaign(_params(model_dir, limit=40, skus_per_shard=2, batch_size=4, seed=7))
+    summary = nightly_campaign(**_params(model_dir, limit=40, skus_per_shard=2, batch_size=4, seed=7))
     assert summary["status"] == "committed"
     assert summary["shards"] == 20
     assert summary["resumed_shards"] >= len(staged_before) >= 3
@@ -159,7 +158,7 @@ def test_crash_after_images_before_staging_resumes_with_the_stored_signed_images
     client = boto3_client(s3)
     monkeypatch.setenv("CONCEPTS_HOME", str(tmp_path / "machine-a"))
     params = _params(model_dir, limit=6, seed=11)
-    first = nightly_campaign(params)
+    first = nightly_campaign(**params)
     images_before = {k: client.head_object(Bucket=s3.bucket, Key=k)["ETag"] for k in _keys(s3) if k.split("/")[0] in ("images", "review", "rejected")}
     labels_before = {row["asset_id"]: row["c2pa_manifest_label"] for row in read_manifests(s3).to_pylist()}
     # The crash: nothing after the image PUTs survived.
@@ -170,7 +169,7 @@ def test_crash_after_images_before_staging_resumes_with_the_stored_signed_images
     monkeypatch.setenv("CONCEPTS_HOME", str(tmp_path / "machine-b"))  # another signing key
     # Another process has no cached task results: the shards really run again and re-sign.
     with temporary_settings({PREFECT_TASKS_REFRESH_CACHE: True}):
-        again = nightly_campaign(params)
+        again = nightly_campaign(**params)
     assert again["status"] == "committed" and again["run_id"] == first["run_id"]
     assert again["resumed_shards"] == 0 and again["images"] == 6 * VARIANTS
     images_after = {k: client.head_object(Bucket=s3.bucket, Key=k)["ETag"] for k in _keys(s3) if k.split("/")[0] in ("images", "review", "rejected")}

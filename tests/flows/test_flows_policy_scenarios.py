@@ -17,7 +17,6 @@ from prefect.testing.utilities import prefect_test_harness
 from catalog.schema import CATALOG_SCHEMA
 from engine.tiny import build_tiny_pipeline
 from flows.nightly import nightly_campaign
-from flows.params import NightlyParams
 from flows.resources import SHIPPED_MODEL_DIR
 from provenance.xmp import read_xmp
 from scoring.thresholds import DEFAULT_THRESHOLDS_PATH
@@ -62,7 +61,7 @@ def _rows_by_sku(s3) -> dict[str, list[dict]]:
 def test_governance_scenarios_route_exactly(harness, s3_env, tmp_path):
     s3 = s3_env
     catalog = _catalog(tmp_path / "scenarios.parquet", SCENARIOS)
-    summary = nightly_campaign(NightlyParams(catalog_uri=catalog, model_path=str(SHIPPED_MODEL_DIR), variants_per_sku=2, seed=3))
+    summary = nightly_campaign(catalog_uri=catalog, model=str(SHIPPED_MODEL_DIR), variants_per_sku=2, seed=3)
     assert summary["status"] == "committed"
     rows = _rows_by_sku(s3)
 
@@ -96,7 +95,7 @@ def test_failing_technical_checks_reject_even_a_claimed_sku(harness, s3_env, tmp
     catalog = _catalog(tmp_path / "claim.parquet", {"DETAIL-REAL": SCENARIOS["DETAIL-REAL"], "BG": SCENARIOS["BG"]})
     model = build_tiny_pipeline(tmp_path / "tiny")
     summary = nightly_campaign(
-        NightlyParams(catalog_uri=catalog, model_path=str(model), thresholds_file=str(strict), variants_per_sku=1)
+        catalog_uri=catalog, model=str(model), thresholds_file=str(strict), variants_per_sku=1
     )
     for row in read_manifests(s3).to_pylist():
         assert row["decision"] == "reject" and "TECH-001" in row["rule_ids"]

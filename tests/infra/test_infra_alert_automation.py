@@ -45,10 +45,9 @@ FAILING_NIGHTLY = textwrap.dedent("""
     import sys
     from prefect import tags
     from flows.nightly import nightly_campaign
-    from flows.params import NightlyParams
 
     with tags("catalog-concepts"):
-        state = nightly_campaign(NightlyParams(catalog_uri=sys.argv[1]), return_state=True)
+        state = nightly_campaign(catalog_uri=sys.argv[1], return_state=True)
     open(sys.argv[2], "w").write(f"{state.state_details.flow_run_id} {state.type.value}")
 """)
 

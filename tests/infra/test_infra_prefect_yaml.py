@@ -11,7 +11,8 @@ import yaml
 from prefect.utilities.callables import parameter_schema
 from pydantic import ValidationError
 
-from flows.backfill import MAX_BACKFILL_DAYS, BackfillParams
+from flows.backfill import MAX_BACKFILL_DAYS, BackfillParams, backfill_dates, nightly_parameters
+from flows.params import NightlyParams, today
 from flows.stack import PREFECT_YAML, deployment_specs, load_entrypoint
 from storage.lease import DEFAULT_TTL
 
@@ -45,9 +46,9 @@ def test_entrypoint_imports_and_its_parameter_schema_builds(spec):
     assert (REPO_ROOT / path).is_file(), "entrypoints are relative to the repository root"
     flow = load_entrypoint(spec.entrypoint)
     schema = parameter_schema(flow).model_dump()
-    assert list(schema["properties"]) == ["params"]
-    (model,) = schema["definitions"].values()
-    assert model["properties"], "the UI form needs fields"
+    # Flat fields, each with a title and a description: no wrapper object, nothing nested.
+    assert schema["properties"] and not schema["definitions"]
+    assert all(p.get("title") and p.get("description") for p in schema["properties"].values()), schema
 
 
 def test_only_the_nightly_retries_as_a_flow_and_its_worker_process_sees_the_policy():
@@ -85,16 +86,34 @@ def test_shard_worker_takes_the_plan_key_and_its_share():
     assert set(schema["properties"]) == {"plan_key", "share", "shares", "bucket", "poll_seconds"}
 
 
-def test_backfill_form_offers_the_marketers_choices_as_typed_fields():
+def test_backfill_form_offers_the_marketers_choices_as_flat_typed_fields():
     schema = parameter_schema(load_entrypoint("flows/backfill.py:backfill")).model_dump()
-    fields = schema["definitions"]["BackfillParams"]["properties"]
-    for name in ("start_date", "end_date", "categories", "skus", "limit", "variants_per_sku", "model_path",
-                 "scheduler", "steps", "guidance_scale", "policy_file"):
+    fields = schema["properties"]
+    for name in ("start_date", "end_date", "categories", "skus", "limit", "variants_per_sku", "model",
+                 "scheduler", "steps", "guidance_scale", "policy"):
         assert name in fields, name
-    assert fields["start_date"]["format"] == "date"
-    # Drop-downs, not free text, for the closed vocabularies.
-    assert "mug" in fields["categories"]["anyOf"][0]["items"]["enum"]
-    assert "ddim" in fields["scheduler"]["anyOf"][0]["enum"]
+    assert fields["start_date"]["format"] == "date" and fields["start_date"]["title"] == "First date"
+    # Drop-downs, not free text, for the closed vocabularies and the registry's names; no paths asked for.
+    assert "mug" in fields["categories"]["items"]["enum"]
+    assert "ddim" in fields["scheduler"]["enum"] and fields["scheduler"]["default"] == "model default"
+    assert fields["model"]["enum"] == ["shipped"] and fields["policy"]["enum"] == ["default", "production"]
+    assert not {"model_path", "policy_file", "thresholds_file"} & set(fields)
+    # Plain inputs, no "type | None" switches.
+    assert not [name for name, f in fields.items() if "anyOf" in f or f.get("type") == "null"], fields
+    # The nightly's fields are the nightly's own: same limits, defaults and words.
+    nightly = parameter_schema(load_entrypoint("flows/nightly.py:nightly_campaign")).model_dump()["properties"]
+    shared = set(fields) - {"start_date", "end_date"}
+    assert {k: {**fields[k], "position": 0} for k in shared} == {k: {**nightly[k], "position": 0} for k in shared}
+
+
+@pytest.mark.parametrize("entrypoint", ["flows/nightly.py:nightly_campaign", "flows/backfill.py:backfill"])
+def test_no_date_is_frozen_into_a_form(entrypoint):
+    # The schema a deployment stores: were a date computed at import or deploy, it would be here.
+    text = str(parameter_schema(load_entrypoint(entrypoint)).model_dump())
+    assert today().isoformat() not in text and (today() - dt.timedelta(days=1)).isoformat() not in text
+    dates = [name for name, field in parameter_schema(load_entrypoint(entrypoint)).model_dump()["properties"].items()
+             if field.get("format") == "date"]
+    assert dates and all(parameter_schema(load_entrypoint(entrypoint)).model_dump()["properties"][d]["default"] is None for d in dates)
 
 
 @pytest.mark.parametrize(
@@ -104,7 +123,8 @@ def test_backfill_form_offers_the_marketers_choices_as_typed_fields():
         ({"start_date": "2026-01-01", "end_date": "2026-03-01"}, f"at most {MAX_BACKFILL_DAYS} days"),
         ({"categories": ["spaceship"]}, "Input should be"),
         ({"scheduler": "magic"}, "Input should be"),
-        ({"steps": 0}, "greater than or equal to 1"),
+        ({"steps": -1}, "greater than or equal to 0"),
+        ({"model": "sdxl"}, "unknown model 'sdxl'; allowed: shipped"),
     ],
 )
 def test_bad_backfill_forms_are_refused_before_anything_runs(values, error):
@@ -114,6 +134,11 @@ def test_bad_backfill_forms_are_refused_before_anything_runs(values, error):
 
 def test_backfill_expands_to_one_nightly_per_date():
     params = BackfillParams(start_date=dt.date(2026, 2, 27), end_date=dt.date(2026, 3, 1), categories=[], skus=["A"], steps=4)
-    nightly = [params.nightly_params(d) for d in params.dates()]
+    nightly = [NightlyParams(**nightly_parameters(params, d)) for d in backfill_dates(params)]
     assert [n.run_date for n in nightly] == [dt.date(2026, 2, 27), dt.date(2026, 2, 28), dt.date(2026, 3, 1)]
-    assert all(n.categories is None and n.skus == ["A"] and n.steps == 4 for n in nightly)
+    assert all(n.categories == [] and n.skus == ["A"] and n.steps == 4 for n in nightly)
+
+
+def test_an_empty_backfill_range_is_today_when_the_run_starts():
+    params = BackfillParams()
+    assert backfill_dates(params) == [today()]

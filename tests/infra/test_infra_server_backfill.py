@@ -52,7 +52,10 @@ def stack(tmp_path_factory, tiny_model):
     """`catalog-concepts ops stack up` as a person runs it: prefect server, embedded S3, served deployments."""
     home = tmp_path_factory.mktemp("stack-home")
     log = home / "stack.log"
-    env = {**os.environ, "CONCEPTS_HOME": str(home), "PREFECT_HOME": str(home / "prefect"),
+    # The platform's own registry: the shipped entries plus the tiny model, offered in the forms as "tiny".
+    registry = home / "registry.yaml"
+    registry.write_text((REPO_ROOT / "infra" / "registry.yaml").read_text().replace("models:\n", f"models:\n  tiny: {tiny_model}\n"))
+    env = {**os.environ, "CONCEPTS_HOME": str(home), "PREFECT_HOME": str(home / "prefect"), "CONCEPTS_REGISTRY": str(registry),
            "PREFECT_RUNNER_POLL_FREQUENCY": "2", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
     for name in ("PREFECT_API_URL", "CONCEPTS_S3_ENDPOINT", "CONCEPTS_S3_BUCKET", "CONCEPTS_S3_BLOCK"):
         env.pop(name, None)
@@ -165,9 +168,9 @@ def test_served_backfill_started_through_the_api_completes_and_publishes(stack, 
 
     # 2. A backfill with form parameters, as the UI's "Custom run" sends them.
     form = {"start_date": DATES[0], "end_date": DATES[1], "limit": LIMIT, "variants_per_sku": 1,
-            "model_path": tiny_model, "catalog_uri": str(SAMPLE_CATALOG_PATH), "max_bad_fraction": 0.25,
+            "model": "tiny", "catalog_uri": str(SAMPLE_CATALOG_PATH), "allow_sample_catalog": True, "max_bad_fraction": 0.25,
             "categories": [], "skus": []}
-    run = run_deployment("backfill/backfill", parameters={"params": form}, timeout=300, poll_interval=2)
+    run = run_deployment("backfill/backfill", parameters=form, timeout=300, poll_interval=2)
     print(f"stack up -> backfill Completed: {time.monotonic() - stack.started:.1f} s")
     assert run.state.is_completed(), f"{run.state}\n{stack.log.read_text()[-4000:]}"
 
@@ -206,7 +209,7 @@ def test_stack_with_workers_fans_a_nightly_out_over_the_gpu_pool(stack, tiny_mod
     # 1. --workers 2: the pool has two slots, the shard worker is deployed on it, two workers are online,
     #    and a scheduled nightly defaults to fanning out over them.
     found = _wait_for_deployments({"nightly_campaign/nightly", "shard_worker/shard-worker"}, stack.process, stack.log)
-    assert found["nightly_campaign/nightly"].parameters == {"params": {"shard_workers": WORKERS}}
+    assert found["nightly_campaign/nightly"].parameters == {"shard_workers": WORKERS}
     assert found["shard_worker/shard-worker"].work_pool_name == "gpu-pool"
     with get_client(sync_client=True) as client:
         assert client.read_work_pool("gpu-pool").concurrency_limit == WORKERS
@@ -217,9 +220,9 @@ def test_stack_with_workers_fans_a_nightly_out_over_the_gpu_pool(stack, tiny_mod
 
     # 2. A nightly started through the API runs its shards in child runs on the pool and commits one manifest.
     form = {"run_date": "2026-10-05", "limit": 8, "variants_per_sku": 1, "skus_per_shard": 1, "batch_size": 4,
-            "model_path": tiny_model, "catalog_uri": str(SAMPLE_CATALOG_PATH), "max_bad_fraction": 0.25,
+            "model": "tiny", "catalog_uri": str(SAMPLE_CATALOG_PATH), "allow_sample_catalog": True, "max_bad_fraction": 0.25,
             "shard_workers": WORKERS}
-    run = run_deployment("nightly_campaign/nightly", parameters={"params": form}, timeout=600, poll_interval=2)
+    run = run_deployment("nightly_campaign/nightly", parameters=form, timeout=600, poll_interval=2)
     assert run.state.is_completed(), f"{run.state}\n{stack.log.read_text()[-4000:]}"
     # The nightly returns once every shard is staged; a child still finishing is being cancelled
     # then (its work is done), so wait for the children to settle before looking at them.

@@ -26,7 +26,6 @@ def test_flow_publishes_signed_images_that_verify_and_reproduce(s3, monkeypatch,
 
     from catalog.sample import SAMPLE_CATALOG_PATH, SAMPLE_GOOD_ROWS
     from flows.nightly import nightly_campaign
-    from flows.params import NightlyParams
     from provenance.local_ca import ROOT_FILE
     from provenance.reproduce import DIFFERENT, TOLERANCE, reproduce
     from provenance.verify import verify_run
@@ -37,10 +36,10 @@ def test_flow_publishes_signed_images_that_verify_and_reproduce(s3, monkeypatch,
                         "CONCEPTS_HOME": str(tmp_path / "home")}.items():
         monkeypatch.setenv(name, value)
     with prefect_test_harness(server_startup_timeout=120):
-        summary = nightly_campaign(NightlyParams(
-            catalog_uri=str(SAMPLE_CATALOG_PATH), model_path=str(tiny_model_dir), variants_per_sku=2,
+        summary = nightly_campaign(
+            catalog_uri=str(SAMPLE_CATALOG_PATH), allow_sample_catalog=True, model=str(tiny_model_dir), variants_per_sku=2,
             max_bad_fraction=0.25, skus_per_shard=16, batch_size=8,
-        ))
+        )
     assert summary["status"] == "committed"
     rows = read_manifests(s3).to_pylist()
     assert len(rows) == SAMPLE_GOOD_ROWS * 2

@@ -14,7 +14,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.review import ReviewParams, review
+from flows.review import review
 from flows.stack import drain_client_workers, free_port, start_server, stop_server
 from review.log import read_review_log
 from storage.settings import boto3_client
@@ -48,7 +48,7 @@ def test_decisions_file_from_s3(prefect_api, s3_env, committed_run):
                       ["f" * 32, "approve", "ana", "typo"]])
     boto3_client(s3).put_object(Bucket=s3.bucket, Key="decisions/batch-1.csv", Body=buffer.getvalue().encode())
 
-    state = review(ReviewParams(decisions_uri=f"s3://{s3.bucket}/decisions/batch-1.csv"), return_state=True)
+    state = review(decisions_uri=f"s3://{s3.bucket}/decisions/batch-1.csv", return_state=True)
     # The line the run list shows: a completed batch says what it did, refusals included.
     assert state.is_completed() and state.message.startswith("1 accepted, 1 refused"), state
     summary = state.result()
@@ -63,7 +63,7 @@ def test_a_batch_with_every_row_refused_fails_with_the_counts(prefect_api, s3_en
     csv.writer(buffer).writerows(rows)
     boto3_client(s3).put_object(Bucket=s3.bucket, Key="decisions/all-bad.csv", Body=buffer.getvalue().encode())
 
-    state = review(ReviewParams(decisions_uri=f"s3://{s3.bucket}/decisions/all-bad.csv"), return_state=True)
+    state = review(decisions_uri=f"s3://{s3.bucket}/decisions/all-bad.csv", return_state=True)
     assert state.is_failed(), state
     assert state.message.startswith("0 accepted, 6 refused"), state.message
     with get_client(sync_client=True) as client:
@@ -78,7 +78,7 @@ def test_small_batch_decided_in_the_ui_form(prefect_api, s3_env, committed_run):
     outcome: list = []
     # The thread runs in a copy of this context: Prefect's settings (the API URL) live in a context variable.
     context = contextvars.copy_context()
-    runner = threading.Thread(target=context.run, args=(lambda: outcome.append(review(ReviewParams(ui_batch_size=2))),), daemon=True)
+    runner = threading.Thread(target=context.run, args=(lambda: outcome.append(review(ui_batch_size=2)),), daemon=True)
     runner.start()
 
     # The run pauses for the form; a reviewer submits it (what the UI's Resume button sends).

@@ -1,0 +1,57 @@
+"""Models and review policies by name: the registry a deployment offers in its run forms (infra/registry.yaml)."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from flows.resources import REPO_ROOT
+
+REGISTRY_PATH = REPO_ROOT / "infra" / "registry.yaml"
+ENV_REGISTRY = "CONCEPTS_REGISTRY"  # another registry file, e.g. a platform's own beside the checkout
+DEFAULT_MODEL = "shipped"
+DEFAULT_POLICY = "default"
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Name -> location of the models and policies runs may use."""
+
+    models: dict[str, str]
+    policies: dict[str, str]
+
+
+def registry_path() -> Path:
+    """$CONCEPTS_REGISTRY, else infra/registry.yaml."""
+    return Path(os.environ.get(ENV_REGISTRY) or REGISTRY_PATH)
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    """The registry file (default: registry_path()), checked: two sections of name -> path, the default names present."""
+    path = path or registry_path()
+    raw = yaml.safe_load(path.read_text()) or {}
+    sections = {}
+    for section, default in (("models", DEFAULT_MODEL), ("policies", DEFAULT_POLICY)):
+        entries = raw.get(section)
+        if not isinstance(entries, dict) or not all(isinstance(v, str) and v for v in entries.values()):
+            raise ValueError(f"{path}: '{section}' must map names to paths; fix the file")
+        if default not in entries:
+            raise ValueError(f"{path}: '{section}' lacks the default entry {default!r}; add it back")
+        sections[section] = {str(k): v for k, v in entries.items()}
+    return Registry(**sections)
+
+
+def check_choice(kind: str, value: str, names: tuple[str, ...]) -> str:
+    """A registry name, or a path given on purpose (it names a folder or file: contains '/'); else a loud error."""
+    if value in names or "/" in value:
+        return value
+    raise ValueError(f"unknown {kind} {value!r}; allowed: {', '.join(names)}")
+
+
+def locate(value: str, entries: dict[str, str]) -> str:
+    """Where a registry name points (relative entries are under the repository root); a path stays as given."""
+    if value not in entries:
+        return value
+    path = Path(entries[value])
+    return str(path if path.is_absolute() else REPO_ROOT / path)
