@@ -1,4 +1,4 @@
-"""`catalog-concepts provenance verify | reproduce | query | cleanup`: audit what runs published."""
+"""`catalog-concepts provenance verify | reproduce | query | migrate-manifests | cleanup`: audit what runs published."""
 
 import json
 from pathlib import Path
@@ -88,15 +88,17 @@ def reproduce(
 
 @app.command()
 def query(
-    sql: Optional[str] = typer.Argument(None, help="SQL over the views `manifests` and `quarantine`"),
+    sql: Optional[str] = typer.Argument(
+        None, help="SQL over `manifests`, `review_log`, `asset_status` and `quarantine` (see docs/manifest.md)"
+    ),
     example: Optional[str] = typer.Option(None, help="Run a documented example instead (see --list)"),
     list_examples: bool = typer.Option(False, "--list", help="Print the example queries and exit"),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per row"),
     embedded_s3: bool = _EMBEDDED,
     bucket: str = _BUCKET,
 ) -> None:
-    """DuckDB SQL over the committed manifests, read through pyarrow's S3 filesystem."""
-    from provenance.query import EXAMPLES
+    """DuckDB SQL over the committed manifests and the review log, scanned lazily through pyarrow."""
+    from provenance.query import EXAMPLES, QueryError
     from provenance.query import query as run_query
 
     if list_examples:
@@ -107,12 +109,32 @@ def query(
         raise typer.BadParameter(f"give either SQL or --example NAME (one of: {', '.join(EXAMPLES)})")
     if example is not None and example not in EXAMPLES:
         raise typer.BadParameter(f"unknown example {example!r}; allowed: {', '.join(EXAMPLES)}")
-    table = run_query(_settings(embedded_s3, bucket), EXAMPLES[example] if example else sql)
+    try:
+        table = run_query(_settings(embedded_s3, bucket), EXAMPLES[example] if example else sql)
+    except QueryError as error:
+        # DuckDB's own words and what one can query: a typo needs no traceback.
+        typer.echo(f"query failed: {error}", err=True)
+        raise typer.Exit(code=1) from None
     if as_json:
         for row in table.to_pylist():
             typer.echo(json.dumps(row, default=str))
     else:
         typer.echo(table.to_pandas().to_string(index=False) if table.num_columns else "(no result)")
+
+
+@app.command("migrate-manifests")
+def migrate_manifests(
+    apply: bool = typer.Option(False, "--apply", help="Rewrite the v1 files; without it nothing changes (dry run)"),
+    embedded_s3: bool = _EMBEDDED,
+    bucket: str = _BUCKET,
+) -> None:
+    """Rewrite v1 manifests as v2 (run_date only in the key), so any hive-aware Parquet reader reads them."""
+    from storage.manifest_migration import migrate_manifests as run_migration
+
+    report = run_migration(_settings(embedded_s3, bucket), apply=apply)
+    for key in report.v1_keys:
+        typer.echo(f"v1 {key}")
+    typer.echo(report.summary() + ("" if apply else " (dry run: pass --apply to act)"))
 
 
 @app.command()

@@ -20,9 +20,26 @@ One Parquet file per run at `manifests/run_date=YYYY-MM-DD/<run_id>.parquet` (hi
 `run_date`), one row per candidate image, whatever the review policy decided. Schema version
 `{version}` is pinned in `storage.manifest.MANIFEST_SCHEMA`.
 
+**The partition is not in the file.** Since v2 the file holds every column below except `run_date`,
+which only the key's `run_date=` folder carries, so any hive-aware reader agrees with the files:
+`pyarrow.dataset.dataset(..., partitioning="hive")` and `pandas.read_parquet(..., filesystem=...)` see
+`run_date` as a string; type it as a date with
+`partitioning=ds.partitioning(pa.schema([("run_date", pa.date32())]), flavor="hive")`
+(`storage.manifest.MANIFEST_PARTITIONING_SCHEMA`), which `provenance query` does. A filter on
+`run_date` skips the other nights' files unopened.
+
+**v1 files** (written before v2) also store `run_date` inside the file, as a date, which standard
+readers refuse beside the string they read from the path (`ArrowTypeError: run_date ... date32[day]
+vs string`). This project's readers (`storage.manifest.manifest_dataset`, `read_manifests`,
+`read_manifest_file`) read v1 and v2 files alike. To make a bucket readable by other tools, rewrite each
+v1 file as v2: `catalog-concepts provenance migrate-manifests` lists them (dry run) and `--apply`
+rewrites them in place with `storage.manifest.migrate_v1_manifest` (same rows, `run_date` only in the
+key; a file whose `run_date` disagrees with its key is refused). This is the one time a committed
+manifest is overwritten: its rows do not change, and nothing else reads the bytes' digest.
+
 **Evolution.** Later versions only add nullable columns; rows may omit them (null). Readers always
 read with the pinned schema unified with the columns newer files add
-(`storage.manifest.read_manifests`): pyarrow's default discovery takes the first file's schema and
+(`storage.manifest.manifest_dataset`): pyarrow's default discovery takes the first file's schema and
 silently drops columns later files add. Added since v1: {added}.
 
 ## Fields
@@ -98,12 +115,22 @@ second process on the same run id, a report lost after the commit, S3 faults at 
 - `provenance reproduce <asset_id> [--model DIR]`: checks the folder's weights SHA-256 against the row,
   rebuilds the sampler from `scheduler_class` (+ steps, guidance, size, seed, prompts), regenerates the one
   image and compares pixels with the stored PNG (identical on the same device and dtype).
-- `provenance query "<SQL>" | --example NAME | --list`: DuckDB over the view `manifests` (and `quarantine`,
-  quarantined catalog rows with `run_date`, `run_id`, `reasons`), read through pyarrow's S3 filesystem.
-  External file and network access is off inside the query.
+- `provenance query "<SQL>" | --example NAME | --list`: DuckDB over lazy pyarrow datasets read through
+  pyarrow's S3 filesystem: DuckDB passes the columns and `run_date` filters of the SQL to the scan, so a
+  one-night question reads one night's file and only the columns it names (`bench/manifest_query.py`).
+  Tables: `manifests` (this page), `review_log` and the view `asset_status` (docs/review_log.md), and
+  `quarantine` (quarantined catalog rows with `run_date`, `run_id`, `reasons`). External file and network
+  access is off inside the query. A query DuckDB refuses prints its message and every table with its
+  columns, exit 1.
+- `provenance migrate-manifests [--apply]`: rewrite v1 manifests as v2 (see above); dry run by default.
 - `provenance cleanup [--grace-hours H] [--apply]`: see step 4 above.
 
 ## Example queries (`provenance.query.EXAMPLES`)
+
+`decision` is the review policy's verdict and `kept` is per-SKU selection's: a candidate selection
+dropped (`kept = false`, stored under `rejected/` for audit) is never waiting for a person, whatever
+`decision` says. The examples count the two apart; `kept IS NOT FALSE` also counts rows written before
+selection existed (null) as kept.
 """
 
 

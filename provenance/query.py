@@ -1,36 +1,103 @@
-"""SQL over the committed manifests: DuckDB on the dataset read through pyarrow's S3 filesystem.
+"""SQL over the committed manifests and the review log: DuckDB scanning lazy pyarrow datasets.
 
-DuckDB's own httpfs extension would need a download; pyarrow already reads the
-hive-partitioned manifests with the pinned schema (storage.manifest.read_manifests),
-and DuckDB queries the Arrow table in place. Views: `manifests` (always) and
-`quarantine` (quarantined catalog rows, read only when the SQL names it).
+DuckDB's own S3 reader (httpfs) would need an extension download; pyarrow already reads
+S3, so each table is a pyarrow dataset registered in DuckDB. DuckDB hands the scan the
+columns and filters the SQL names: a filter on run_date skips other nights' files unopened,
+and only the columns asked for are read. Nothing is loaded before the query runs.
+
+Tables: `manifests` (one row per candidate image), `review_log` (one row per human verdict),
+`asset_status` (a view: each image's current state), and `quarantine` (quarantined catalog
+rows, read only when the SQL names it).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyarrow as pa
 
-from storage.settings import S3Settings
+from review.log import REVIEW_LOG_PREFIX, review_log_dataset
+from storage.manifest import manifest_dataset
+from storage.settings import S3Settings, arrow_filesystem
+
+TABLES: tuple[str, ...] = ("manifests", "review_log", "asset_status", "quarantine")
+
+# Each image's current state. `decision` is the policy's verdict and `kept` per-SKU selection's;
+# status folds them with the latest human verdict:
+#   dropped   selection dropped the candidate (kept = false): stored for audit, nobody reviews it
+#   published the policy published it (publish_labeled_preview)
+#   rejected  the policy rejected it, or a reviewer did (decided_by names who)
+#   approved  a reviewer approved it (promoted to images/, s3_uri is the published copy)
+#   pending   waiting for a person (human_review, kept, no verdict yet)
+# kept is null in rows written before selection existed: those count as kept.
+ASSET_STATUS_SQL = """
+CREATE VIEW asset_status AS
+WITH latest AS (
+    SELECT asset_id, decision AS verdict, reviewer, decided_at, batch_id, note, published_s3_uri
+    FROM review_log
+    QUALIFY row_number() OVER (PARTITION BY asset_id ORDER BY decided_at DESC, batch_id DESC) = 1
+)
+SELECT m.run_date, m.run_id, m.asset_id, m.sku, m.variant, m.category, m.decision, m.kept, m.rule_ids,
+       CASE
+           WHEN m.kept = false THEN 'dropped'
+           WHEN l.verdict = 'approve' THEN 'approved'
+           WHEN l.verdict = 'reject' THEN 'rejected'
+           WHEN m.decision = 'publish_labeled_preview' THEN 'published'
+           WHEN m.decision = 'reject' THEN 'rejected'
+           ELSE 'pending'  -- human_review, or a verdict this view does not know: a person decides
+       END AS status,
+       CASE
+           WHEN m.kept = false THEN 'selection'
+           WHEN l.verdict IS NOT NULL THEN l.reviewer
+           WHEN m.decision IN ('publish_labeled_preview', 'reject') THEN 'policy'
+       END AS decided_by,
+       CASE
+           WHEN m.kept = false THEN m.created_at
+           WHEN l.verdict IS NOT NULL THEN l.decided_at
+           WHEN m.decision IN ('publish_labeled_preview', 'reject') THEN m.created_at
+       END AS decided_at,
+       l.batch_id, l.note, m.created_at,
+       coalesce(l.published_s3_uri, m.s3_uri) AS s3_uri
+FROM manifests AS m
+LEFT JOIN latest AS l USING (asset_id)
+"""
 
 # Questions analysts ask; each runs as-is (`query --example NAME`) and is documented in docs/manifest.md.
+# `decision` (the policy's verdict) and `kept` (per-SKU selection) are separate questions: a candidate
+# selection dropped is counted as dropped, never as waiting for review.
 EXAMPLES: dict[str, str] = {
     "decisions_by_category_per_night": (
-        "SELECT run_date, category, decision, count(*) AS images\n"
+        "SELECT run_date, category, decision,\n"
+        "       count(*) FILTER (WHERE kept IS NOT FALSE) AS kept,\n"
+        "       count(*) FILTER (WHERE kept = false) AS dropped_by_selection\n"
         "FROM manifests\n"
         "GROUP BY run_date, category, decision\n"
         "ORDER BY run_date, category, decision"
     ),
     "review_backlog": (
         "SELECT run_date, run_id, category, count(*) AS pending, min(created_at) AS oldest\n"
-        "FROM manifests\n"
-        "WHERE review_status = 'pending'\n"
+        "FROM asset_status\n"
+        "WHERE status = 'pending'\n"
         "GROUP BY run_date, run_id, category\n"
         "ORDER BY oldest"
     ),
+    "status_per_night": (
+        "SELECT run_date, status, count(*) AS images\n"
+        "FROM asset_status\n"
+        "GROUP BY run_date, status\n"
+        "ORDER BY run_date, status"
+    ),
+    "verdicts_by_reviewer": (
+        "SELECT decided_date, reviewer, decision, count(*) AS images\n"
+        "FROM review_log\n"
+        "GROUP BY decided_date, reviewer, decision\n"
+        "ORDER BY decided_date, reviewer, decision"
+    ),
     "compute_per_run": (
         "SELECT run_id, any_value(device_name) AS device, count(*) AS images,\n"
+        "       count(*) FILTER (WHERE kept IS NOT FALSE) AS kept,\n"
         "       round(sum(compute_seconds), 3) AS compute_seconds,\n"
         "       round(sum(compute_seconds) / count(*), 4) AS seconds_per_image,\n"
         "       sum(denoiser_evals) AS denoiser_evals\n"
@@ -40,13 +107,14 @@ EXAMPLES: dict[str, str] = {
     ),
     "images_per_model_version": (
         "SELECT model_id, left(weights_sha256, 12) AS weights, count(*) AS images,\n"
+        "       count(*) FILTER (WHERE kept IS NOT FALSE) AS kept,\n"
         "       count(DISTINCT run_id) AS runs, min(run_date) AS first_night, max(run_date) AS last_night\n"
         "FROM manifests\n"
         "GROUP BY model_id, weights\n"
         "ORDER BY last_night DESC, model_id"
     ),
     "unsigned_or_unstored": (
-        "SELECT run_id, asset_id, s3_uri, c2pa_manifest_label\n"
+        "SELECT run_id, asset_id, kept, s3_uri, c2pa_manifest_label\n"
         "FROM manifests\n"
         "WHERE c2pa_manifest_label IS NULL OR s3_uri IS NULL\n"
         "ORDER BY run_id, asset_id"
@@ -63,36 +131,73 @@ _QUARANTINE_RE = re.compile(r"\bquarantine\b", re.IGNORECASE)
 _QUARANTINE_KEY_RE = re.compile(r"quarantine/run_date=(\d{4}-\d{2}-\d{2})/([^/]+)\.parquet$")
 
 
-def query(settings: S3Settings, sql: str) -> pa.Table:
-    """Run one SQL statement over the views `manifests` (and `quarantine`); return an Arrow table."""
-    import duckdb
+class QueryError(ValueError):
+    """DuckDB refused the SQL; the message carries DuckDB's words and the tables one can query."""
 
-    from storage.manifest import read_manifests
+
+def query(settings: S3Settings, sql: str) -> pa.Table:
+    """Run one SQL statement over manifests, review_log, asset_status (and quarantine); an Arrow table."""
+    return query_at(arrow_filesystem(settings), settings.bucket, sql)
+
+
+def query_at(filesystem, root: str, sql: str) -> pa.Table:
+    """query() over any pyarrow filesystem: root holds manifests/, review_log/ and quarantine/."""
+    import duckdb
 
     if not isinstance(sql, str) or not sql.strip():
         raise ValueError(f"sql must be a non-empty SQL statement; or use an example: {', '.join(EXAMPLES)}")
+    with _connection(filesystem, root, with_quarantine=bool(_QUARANTINE_RE.search(sql))) as connection:
+        try:
+            relation = connection.sql(sql)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
+        except duckdb.Error as error:
+            raise QueryError(f"{error}\n\n{_tables_block(connection)}") from None
+
+
+@contextmanager
+def _connection(filesystem, root: str, with_quarantine: bool) -> Iterator:
+    """A DuckDB connection with the tables registered and external access off."""
+    import duckdb
+
+    root = root.rstrip("/")
     connection = duckdb.connect()
     try:
-        connection.register("manifests", read_manifests(settings))
-        if _QUARANTINE_RE.search(sql):
-            connection.register("quarantine", read_quarantine(settings))
-        # Analysts' SQL reads the registered views only: no local files, no network.
+        connection.register("manifests", manifest_dataset(filesystem, f"{root}/manifests"))
+        connection.register("review_log", review_log_dataset(filesystem, f"{root}/{REVIEW_LOG_PREFIX.rstrip('/')}"))
+        connection.execute(ASSET_STATUS_SQL)
+        if with_quarantine:
+            connection.register("quarantine", read_quarantine_at(filesystem, f"{root}/quarantine"))
+        # Analysts' SQL reads the registered tables only: no local files, no network.
         connection.execute("SET enable_external_access = false")
-        relation = connection.sql(sql)
-        return relation.to_arrow_table() if relation is not None else pa.table({})
+        yield connection
     finally:
         connection.close()
 
 
+def _tables_block(connection) -> str:
+    """'Tables you can query:' and each table's columns, one line per table."""
+    import duckdb
+
+    lines = ["Tables you can query:"]
+    for name in TABLES:
+        try:
+            columns = [row[0] for row in connection.sql(f"DESCRIBE {name}").fetchall()]
+        except duckdb.Error:  # quarantine is registered only when the SQL names it
+            columns = ["run_date", "run_id", "reasons", "...the quarantined catalog row's columns"]
+        lines.append(f"  {name}: {', '.join(columns)}")
+    return "\n".join(lines)
+
+
 def read_quarantine(settings: S3Settings) -> pa.Table:
     """Every quarantine/ Parquet file as one table, with run_date and run_id from its key."""
+    return read_quarantine_at(arrow_filesystem(settings), f"{settings.bucket}/quarantine")
+
+
+def read_quarantine_at(filesystem, base: str) -> pa.Table:
+    """read_quarantine over any pyarrow filesystem; quarantined rows are few, so they are read whole."""
     import pyarrow.parquet as pq
     from pyarrow import fs
 
-    from storage.settings import arrow_filesystem
-
-    filesystem = arrow_filesystem(settings)
-    base = f"{settings.bucket}/quarantine"
     infos = filesystem.get_file_info(fs.FileSelector(base, recursive=True, allow_not_found=True))
     tables = []
     for info in sorted((i for i in infos if i.type == fs.FileType.File), key=lambda i: i.path):

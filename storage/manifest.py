@@ -19,7 +19,8 @@ import io
 import json
 import numbers
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -32,6 +33,8 @@ MANIFEST_SCHEMA_VERSION = "2"
 PARTITION_COLUMN = "run_date"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 _PARQUET_COMPRESSION = "zstd"
+_FOOTER_THREADS = 4
+_SCHEMA_FILES = 8  # newest manifests whose footers extend the pinned schema (a week of nightlies and one)
 
 FIELD_DOCS: dict[str, str] = {
     "run_id": "Id of the pipeline run (storage.keys.RUN_ID_PATTERN); one manifest per run_id.",
@@ -233,10 +236,11 @@ def manifest_dataset(filesystem, base: str):
 
     Nothing is loaded: scans read only the columns asked for, and a filter on run_date skips
     the other nights' files without opening them. v1 files (run_date also inside) and v2 files
-    mix freely. The schema is the pinned one unified with columns newer files add, which costs
-    one footer read per file.
+    mix freely. The schema is the pinned one unified with the columns the newest files add
+    (their footers only); a file whose column clashes with it fails the scan that reaches it.
     """
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
     from pyarrow import fs
 
     base = base.rstrip("/")
@@ -248,16 +252,25 @@ def manifest_dataset(filesystem, base: str):
         key=lambda info: info.path,
     )
     parquet = ds.ParquetFileFormat()
-    fragments = []
-    for info in files:
-        run_date = _run_date_of(info.path)
+
+    def fragment(info):
         # The listing's size spares S3 one HEAD per file when the scan opens it.
-        fragments.append(parquet.make_fragment(
-            info.path, filesystem, partition_expression=ds.field(PARTITION_COLUMN) == pa.scalar(run_date, pa.date32()),
-            file_size=info.size,
-        ))
-    schema = _unified_schema(fragments)
-    return ds.FileSystemDataset(fragments, schema, parquet, filesystem)
+        run_date = pa.scalar(_run_date_of(info.path), pa.date32())
+        return parquet.make_fragment(info.path, filesystem, partition_expression=ds.field(PARTITION_COLUMN) == run_date,
+                                     file_size=info.size)
+
+    def footer_schema(info) -> tuple[str, pa.Schema]:
+        # The schema alone: fragments that kept every file's parsed footer cost ~0.3 MB per file.
+        with filesystem.open_input_file(info.path) as file:
+            return info.path, pq.read_schema(file)
+
+    # Columns beyond the pinned schema come from writers newer than this reader, so they are in the
+    # newest files: reading their footers keeps those columns, and a query never pays a footer read
+    # for every night of the bucket (0.6 s of a one-night query over 365 nights on the 2-core box).
+    newest = files[-_SCHEMA_FILES:]
+    with ThreadPoolExecutor(max_workers=_FOOTER_THREADS) as pool:  # footers are small, round trips are not
+        schema = _unified_schema(pool.map(footer_schema, newest))
+    return ds.FileSystemDataset([fragment(info) for info in files], schema, parquet, filesystem)
 
 
 def read_manifest_file(body: bytes, key: str, columns: Sequence[str] | None = None) -> pa.Table:
@@ -400,17 +413,16 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def _unified_schema(fragments) -> pa.Schema:
+def _unified_schema(footers: Iterable[tuple[str, pa.Schema]]) -> pa.Schema:
     """Pinned schema first, then any extra columns newer files add; type clashes fail loudly."""
     schema = MANIFEST_SCHEMA
     required = [f.name for f in MANIFEST_SCHEMA if not f.nullable and f.name != PARTITION_COLUMN]
-    for fragment in fragments:
-        physical = fragment.physical_schema
+    for path, physical in footers:
         missing = [name for name in required if name not in physical.names]
         if missing:
-            raise ValueError(f"manifest {fragment.path} lacks required columns {missing}")
+            raise ValueError(f"manifest {path} lacks required columns {missing}")
         try:
             schema = pa.unify_schemas([schema, physical])
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-            raise ValueError(f"manifest {fragment.path} does not fit the pinned schema: {error}") from error
+            raise ValueError(f"manifest {path} does not fit the pinned schema: {error}") from error
     return schema

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -53,6 +55,61 @@ def test_query_example_sql_and_json(s3_env, publish_run):
     assert sql.exit_code == 0 and "6" in sql.output
     assert runner.invoke(app, ["query", "--example", "nope"]).exit_code != 0
     assert runner.invoke(app, ["query"]).exit_code != 0
+
+
+def test_a_mistyped_column_prints_duckdbs_reason_and_the_tables_without_a_traceback(s3_env, nights_bucket):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    command = shutil.which("catalog-concepts", path=os.path.dirname(sys.executable))
+    assert command, "the catalog-concepts entry point is installed beside this interpreter"
+    done = subprocess.run([command, "provenance", "query", "SELECT decison, count(*) FROM manifests GROUP BY 1"],
+                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("query failed: Binder Error") and "decison" in lines[0]
+    assert "Tables you can query:" in lines
+    tables = [line.strip().split(":")[0] for line in lines if line.startswith("  ") and ": " in line]
+    assert tables == ["manifests", "review_log", "asset_status", "quarantine"]
+    assert len(lines) < 20  # one short block
+
+
+def test_migrate_manifests_rewrites_v1_files_so_hive_readers_read_the_bucket(s3_env, nights_bucket):
+    import io
+
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from storage.keys import manifest_key
+    from storage.manifest import rows_to_table
+    from storage.publish import put_if_absent
+    from storage.settings import arrow_filesystem
+
+    # What a v1 writer stored, on the bucket's first night (hive discovery takes the first file's schema).
+    old = rows_to_table(nights_bucket["2026-11-25-n"]).replace_schema_metadata({b"manifest_schema": b"1"})
+    old = old.set_column(old.schema.get_field_index("run_date"), old.schema.field("run_date"),
+                         pa.array([dt.date(2026, 11, 23)] * old.num_rows, pa.date32()))
+    old = old.set_column(old.schema.get_field_index("run_id"), "run_id", pa.array(["2026-11-23-old"] * old.num_rows))
+    sink = io.BytesIO()
+    pq.write_table(old, sink)
+    key = manifest_key("2026-11-23", "2026-11-23-old")
+    put_if_absent(boto3_client(s3_env), s3_env.bucket, key, sink.getvalue(), "application/vnd.apache.parquet")
+    filesystem = arrow_filesystem(s3_env)
+    with pytest.raises(pa.ArrowTypeError, match="run_date"):
+        ds.dataset(f"{s3_env.bucket}/manifests", filesystem=filesystem, partitioning="hive").to_table()
+
+    dry = runner.invoke(app, ["migrate-manifests"])
+    assert dry.exit_code == 0, dry.output
+    assert f"v1 {key}" in dry.output and "would rewrite 1 v1 manifest(s) as v2; 3 already v2" in dry.output
+    applied = runner.invoke(app, ["migrate-manifests", "--apply"])
+    assert applied.exit_code == 0 and "rewrote 1 v1 manifest(s) as v2" in applied.output
+    table = ds.dataset(f"{s3_env.bucket}/manifests", filesystem=filesystem, partitioning="hive").to_table()
+    assert table.num_rows == 24
+    assert "already v2" in runner.invoke(app, ["migrate-manifests"]).output.split("; ")[1]
+    assert "would rewrite 0" in runner.invoke(app, ["migrate-manifests"]).output
 
 
 def test_reproduce_and_cleanup_dry_run(s3_env, publish_run, tiny_model_dir):

@@ -120,12 +120,12 @@ def test_duckdb_over_a_pyarrow_dataset_pushes_the_run_date_filter_down(s3, night
     assert _night_files(handler) == {"2026-11-24"}
 
 
-def test_the_projects_dataset_prunes_after_reading_each_footer_once(s3, nights_bucket):
+def test_the_projects_dataset_reads_the_newest_footers_then_scans_only_the_night_asked_for(s3, nights_bucket):
     import duckdb
 
     filesystem, handler = _counting(s3)
     dataset = manifest_dataset(filesystem, f"{s3.bucket}/manifests")
-    # Building it reads each file's footer (to keep columns newer files add), nothing more.
+    # Building it reads the newest files' footers (all three here), to keep columns newer writers add.
     assert _night_files(handler) == set(NIGHTS)
     handler.opened.clear()
     connection = duckdb.connect()

@@ -1,58 +1,161 @@
-"""query: DuckDB over the committed manifests (and quarantine) read through pyarrow from the real local S3."""
+"""query: DuckDB over lazy pyarrow datasets of the manifests and the review log, in the real local S3."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import Counter
+
 import pyarrow as pa
 import pytest
+from pyarrow import fs
 
-from provenance.query import EXAMPLES, query
+from provenance.query import EXAMPLES, QueryError, query, query_at
+from review.ingest import ingest_decisions
 from storage.keys import quarantine_key
 from storage.manifest import write_quarantine
-from storage.settings import boto3_client
+from storage.settings import arrow_filesystem, boto3_client
+
+NOW = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
-def two_runs(s3, publish_run):
-    first = publish_run(s3, run_id="2026-11-26-a")
-    second = publish_run(s3, run_id="2026-11-26-b", sign=False)
-    publish_run(s3, run_id="2026-11-26-crashed", commit=False)  # uncommitted: must stay invisible
+def reviewed(s3, nights_bucket):
+    """Three nights; on the first, ana approved candidate 0 and bo rejected candidate 1; one quarantine file."""
+    first = nights_bucket["2026-11-24-n"]
+    result = ingest_decisions(s3, [
+        {"asset_id": first[0]["asset_id"], "decision": "approve", "reviewer": "ana", "note": "good"},
+        {"asset_id": first[1]["asset_id"], "decision": "reject", "reviewer": "bo", "note": "wrong colour"},
+    ], "s3://elsewhere/decisions.csv", now=NOW)
+    assert len(result.accepted) == 2 and not result.rejected
     quarantined = pa.table({"sku": ["BAD-1", "BAD-2"], "reasons": [["sku is null"], ["color not allowed", "sku is null"]],
                             "row_index": [3, 9]})
-    write_quarantine(boto3_client(s3), s3.bucket, quarantine_key("2026-11-26", first.run_id), quarantined)
-    return first, second
+    write_quarantine(boto3_client(s3), s3.bucket, quarantine_key("2026-11-24", "2026-11-24-n"), quarantined)
+    return nights_bucket
 
 
-def test_every_example_runs_and_answers(s3, two_runs):
-    first, second = two_runs
+def test_every_example_runs_and_answers(s3, reviewed):
     answers = {name: query(s3, sql).to_pylist() for name, sql in EXAMPLES.items()}
 
-    by_category = {(r["category"], r["decision"]): r["images"] for r in answers["decisions_by_category_per_night"]}
-    # 3 SKUs (bag, chair, lamp) x 2 variants x 2 committed runs; variant 0 published, variant 1 to review.
-    assert by_category == {(c, d): 2 for c in ("bag", "chair", "lamp") for d in ("publish_labeled_preview", "human_review")}
-    backlog = answers["review_backlog"]
-    assert sum(r["pending"] for r in backlog) == 6 and {r["run_id"] for r in backlog} == {first.run_id, second.run_id}
+    by_category = {(r["run_date"], r["category"], r["decision"]): (r["kept"], r["dropped_by_selection"])
+                   for r in answers["decisions_by_category_per_night"]}
+    night = dt.date(2026, 11, 25)
+    # The dropped candidate (policy: human_review, selection: dropped) is counted as dropped, not as review.
+    assert by_category[(night, "lamp", "human_review")] == (1, 1)
+    assert sum(kept for kept, _ in by_category.values()) == 15 and sum(d for _, d in by_category.values()) == 3
+    assert sum(kept for (_, _, decision), (kept, _) in by_category.items() if decision == "human_review") == 9
+
+    backlog = Counter()
+    for r in answers["review_backlog"]:
+        backlog[r["run_id"]] += r["pending"]
+    # Reviews are seen at once: 3 pending per night, 2 of the first night's decided; never the dropped one.
+    assert backlog == {"2026-11-24-n": 1, "2026-11-25-n": 3, "2026-11-26-n": 3}
+
+    status = {(r["run_date"], r["status"]): r["images"] for r in answers["status_per_night"]}
+    assert status == {
+        (dt.date(2026, 11, 24), "approved"): 1, (dt.date(2026, 11, 24), "dropped"): 1,
+        (dt.date(2026, 11, 24), "pending"): 1, (dt.date(2026, 11, 24), "published"): 1,
+        (dt.date(2026, 11, 24), "rejected"): 2,
+        **{(dt.date(2026, 11, d), s): n for d in (25, 26)
+           for s, n in (("dropped", 1), ("pending", 3), ("published", 1), ("rejected", 1))},
+    }
+    assert answers["verdicts_by_reviewer"] == [
+        {"decided_date": NOW.date(), "reviewer": "ana", "decision": "approve", "images": 1},
+        {"decided_date": NOW.date(), "reviewer": "bo", "decision": "reject", "images": 1},
+    ]
     compute = {r["run_id"]: r for r in answers["compute_per_run"]}
-    assert set(compute) == {first.run_id, second.run_id}  # the crashed run is invisible
-    assert compute[first.run_id]["images"] == 6
-    assert compute[first.run_id]["denoiser_evals"] == sum(r["denoiser_evals"] for r in first.rows)
+    assert set(compute) == set(reviewed)  # the crashed run committed nothing: invisible
+    assert compute["2026-11-25-n"]["images"] == 6 and compute["2026-11-25-n"]["kept"] == 5
     (model,) = answers["images_per_model_version"]
-    assert model["images"] == 12 and model["runs"] == 2 and model["model_id"] == "tiny-random-pixart"
-    unsigned = answers["unsigned_or_unstored"]
-    assert {r["run_id"] for r in unsigned} == {second.run_id} and len(unsigned) == 6
+    assert (model["images"], model["kept"], model["runs"]) == (18, 15, 3)
+    assert model["first_night"] == dt.date(2026, 11, 24) and model["last_night"] == dt.date(2026, 11, 26)
+    assert len(answers["unsigned_or_unstored"]) == 18  # the stand-in bodies carry no C2PA manifest
     reasons = {r["reason"]: r["rows"] for r in answers["quarantine_reasons"]}
     assert reasons == {"sku is null": 2, "color not allowed": 1}
 
 
-def test_ad_hoc_sql_sees_map_columns_and_cannot_touch_files(s3, two_runs):
-    first, _ = two_runs
-    table = query(s3, f"SELECT asset_id, scores['sharpness'] AS sharpness FROM manifests WHERE run_id = '{first.run_id}'")
-    assert table.num_rows == 6 and all(v is not None for v in table.column("sharpness").to_pylist())
-    with pytest.raises(Exception, match="(?i)permission|disabled"):
+def test_asset_status_says_who_decided_and_when(s3, reviewed):
+    first = {r["asset_id"]: r for r in reviewed["2026-11-24-n"]}
+    rows = query(s3, "SELECT * FROM asset_status WHERE run_id = '2026-11-24-n' ORDER BY sku").to_pylist()
+    got = [(r["sku"].rsplit("-", 1)[1], r["status"], r["decided_by"]) for r in rows]
+    assert got == [("0", "approved", "ana"), ("1", "rejected", "bo"), ("2", "pending", None),
+                   ("3", "published", "policy"), ("4", "rejected", "policy"), ("5", "dropped", "selection")]
+    approved, rejected, pending, published, _, dropped = rows
+    assert approved["decided_at"] == NOW and approved["note"] == "good"
+    assert approved["s3_uri"].startswith(f"s3://{s3.bucket}/images/")  # the promoted copy
+    assert rejected["s3_uri"] == first[rejected["asset_id"]]["s3_uri"]  # stays under review/ for audit
+    assert pending["decided_at"] is None and pending["created_at"] == first[pending["asset_id"]]["created_at"]
+    assert published["decided_at"] == first[published["asset_id"]]["created_at"]
+    assert dropped["kept"] is False and dropped["decision"] == "human_review"
+
+
+def test_review_log_is_a_table_with_its_partition(s3, reviewed):
+    rows = query(s3, "SELECT asset_id, decision, reviewer, decided_date, source_row FROM review_log ORDER BY reviewer")
+    assert rows.column("reviewer").to_pylist() == ["ana", "bo"]
+    assert rows.column("decided_date").to_pylist() == [NOW.date()] * 2
+
+
+class CountingHandler(fs.FileSystemHandler):
+    """Delegates to a real filesystem and counts the files opened for reading, by path."""
+
+    def __init__(self, inner: fs.FileSystem) -> None:
+        self.inner = inner
+        self.opened: Counter[str] = Counter()
+
+    def get_type_name(self): return "counting"
+    def normalize_path(self, path): return self.inner.normalize_path(path)
+    def get_file_info(self, paths): return self.inner.get_file_info(paths)
+    def get_file_info_selector(self, selector): return self.inner.get_file_info(selector)
+    def create_dir(self, path, recursive): raise NotImplementedError("read-only test wrapper")
+    def delete_dir(self, path): raise NotImplementedError("read-only test wrapper")
+    def delete_dir_contents(self, path, missing_dir_ok=False): raise NotImplementedError("read-only test wrapper")
+    def delete_root_dir_contents(self): raise NotImplementedError("read-only test wrapper")
+    def delete_file(self, path): raise NotImplementedError("read-only test wrapper")
+    def move(self, src, dest): raise NotImplementedError("read-only test wrapper")
+    def copy_file(self, src, dest): raise NotImplementedError("read-only test wrapper")
+    def open_output_stream(self, path, metadata): raise NotImplementedError("read-only test wrapper")
+    def open_append_stream(self, path, metadata): raise NotImplementedError("read-only test wrapper")
+    def equals(self, other): return self is other
+
+    def open_input_stream(self, path):
+        self.opened[path] += 1
+        return self.inner.open_input_stream(path)
+
+    def open_input_file(self, path):
+        self.opened[path] += 1
+        return self.inner.open_input_file(path)
+
+
+def test_a_one_night_question_scans_only_that_nights_manifest(s3, reviewed):
+    handler = CountingHandler(arrow_filesystem(s3))
+    table = query_at(fs.PyFileSystem(handler), s3.bucket,
+                     "SELECT status, count(*) AS n FROM asset_status WHERE run_date = DATE '2026-11-25' GROUP BY status")
+    assert dict(zip(table.column("status").to_pylist(), table.column("n").to_pylist())) == {
+        "dropped": 1, "pending": 3, "published": 1, "rejected": 1}
+    manifests = {path.split("run_date=")[1].split("/")[0]: n for path, n in handler.opened.items() if "/manifests/" in path}
+    # The newest footers (all three here) are read once for the schema; only the night asked for is scanned.
+    assert manifests["2026-11-24"] == 1 and manifests["2026-11-26"] == 1
+    assert manifests["2026-11-25"] >= 2
+
+
+def test_ad_hoc_sql_sees_map_columns_and_cannot_touch_files(s3, reviewed):
+    table = query(s3, "SELECT asset_id, scores['sharpness'] AS sharpness FROM manifests WHERE run_id = '2026-11-25-n'")
+    assert table.num_rows == 6 and all(v == 0.5 for v in table.column("sharpness").to_pylist())
+    with pytest.raises(QueryError, match="(?i)permission|disabled"):
         query(s3, "SELECT * FROM read_csv('/etc/hostname')")
     with pytest.raises(ValueError, match="decisions_by_category_per_night"):
         query(s3, "  ")
 
 
+def test_a_bad_column_names_duckdbs_reason_and_every_table_with_its_columns(s3, reviewed):
+    with pytest.raises(QueryError) as caught:
+        query(s3, "SELECT decison FROM manifests")
+    message = str(caught.value)
+    assert 'decison' in message and "Tables you can query:" in message
+    lines = {line.split(":")[0].strip(): line for line in message.splitlines() if line.startswith("  ")}
+    assert set(lines) == {"manifests", "review_log", "asset_status", "quarantine"}
+    assert "decision" in lines["manifests"] and "decided_date" in lines["review_log"] and "status" in lines["asset_status"]
+
+
 def test_empty_bucket_answers_with_no_rows(s3):
-    assert query(s3, EXAMPLES["compute_per_run"]).num_rows == 0
-    assert query(s3, EXAMPLES["quarantine_reasons"]).num_rows == 0
+    for name, sql in EXAMPLES.items():
+        assert query(s3, sql).num_rows == 0, name
