@@ -24,13 +24,33 @@ from storage.settings import S3Settings, arrow_filesystem
 
 TABLES: tuple[str, ...] = ("manifests", "review_log", "asset_status", "quarantine")
 
-# Each image's current state. `decision` is the policy's verdict and `kept` per-SKU selection's;
-# status folds them with the latest human verdict:
-#   dropped   selection dropped the candidate (kept = false): stored for audit, nobody reviews it
-#   published the policy published it (publish_labeled_preview)
-#   rejected  the policy rejected it, or a reviewer did (decided_by names who)
-#   approved  a reviewer approved it (promoted to images/, s3_uri is the published copy)
-#   pending   waiting for a person (human_review, kept, no verdict yet)
+# Each image's current state: `decision` is the policy's verdict and `kept` per-SKU selection's;
+# status folds them with the latest human verdict. docs/review_log.md is generated from these.
+ASSET_STATUSES: dict[str, str] = {
+    "pending": "Waiting for a person: the policy said human_review, selection kept it, no verdict is logged yet.",
+    "approved": "A reviewer approved it; it was promoted to images/ (s3_uri is the published copy).",
+    "rejected": "The policy rejected it, or a reviewer did (decided_by says which); it is never published.",
+    "published": "The policy published it (publish_labeled_preview) without a person.",
+    "dropped": "Per-SKU selection dropped the candidate (kept = false): stored under rejected/ for audit, nobody reviews it.",
+}
+ASSET_STATUS_COLUMNS: dict[str, str] = {
+    "run_date": "Logical date of the run that made the image (manifests).",
+    "run_id": "Run that made the image.",
+    "asset_id": "The image (one row per manifest row).",
+    "sku": "Catalog SKU.",
+    "variant": "Index of the candidate among its SKU's variants.",
+    "category": "Catalog category of the SKU.",
+    "decision": "The review policy's verdict (manifests.decision), unchanged by review.",
+    "kept": "Whether per-SKU selection kept the candidate (null in rows from before selection: counted as kept).",
+    "rule_ids": "Policy rules that fired.",
+    "status": "Current state: " + ", ".join(f"`{s}`" for s in ASSET_STATUSES) + " (below).",
+    "decided_by": "Who set the status: a reviewer's name, `policy`, or `selection`; null while pending.",
+    "decided_at": "When: the verdict's decided_at, or the manifest row's created_at for policy and selection; null while pending.",
+    "batch_id": "The review ingest that logged the verdict; null without one.",
+    "note": "The reviewer's note; null without one.",
+    "created_at": "When the manifest row was written (how long a pending image has waited).",
+    "s3_uri": "Where the image is now: the published copy for approved images, else the manifest's s3_uri.",
+}
 # kept is null in rows written before selection existed: those count as kept.
 ASSET_STATUS_SQL = """
 CREATE VIEW asset_status AS
