@@ -13,14 +13,15 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_kubernetes.worker import KubernetesWorker, KubernetesWorkerJobConfiguration
 
+from flows.s3_blocks import save_s3_blocks
 from flows.stack import free_port, start_server, stop_server
+from storage.settings import S3Settings
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,12 +35,12 @@ KUBERNETES_VERSION = "1.33.0"
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
-    """A server with the GPU pool (the template), the S3 Secret block and prefect.yaml's shard-worker deployment."""
+    """A server with the GPU pool (the template), the S3 blocks and prefect.yaml's shard-worker deployment."""
     home = tmp_path_factory.mktemp("prefect-k8s-server")
     server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
-            Secret(value=SECRET).save("concepts-s3")
+            save_s3_blocks(S3Settings(**SECRET), bucket_block="concepts-s3", credentials_block="concepts-aws")
             spec = _prefect_yaml_deployment("shard-worker")
             job_variables = {**spec["work_pool"]["job_variables"], "image": IMAGE}
             with get_client(sync_client=True) as client:
@@ -130,7 +131,7 @@ def test_flow_run_job_has_the_gpu_image_env_volume_and_deadline(pool):
     assert env["PREFECT__FLOW_RUN_ID"] == str(run.id)
     assert env["PREFECT_API_URL"] == pool["server"].api_url
 
-    # The Secret block's values never reach the Job; only its name does.
+    # The S3 blocks' values never reach the Job; only the bucket block's name does.
     rendered = json.dumps(job)
     for field in ("access_key", "secret_key"):
         assert SECRET[field] not in rendered

@@ -1,7 +1,7 @@
 """The local stack as a person starts it (`ops stack up --workers 2`: a real `prefect server` on loopback, the
 embedded S3, served deployments, a GPU pool with two process workers): its UI connects to its API in headless
 chromium and lists the deployments, a backfill started through the API with form parameters runs to Completed and
-publishes, a nightly fans its shards out to the two workers, prefect.yaml deploys to its work pools, and Ctrl-C
+publishes, a nightly fans its shards out to the two workers, and Ctrl-C
 stops it all, workers included.
 """
 
@@ -107,10 +107,6 @@ def _processes_running(command_part: str) -> list[int]:
         except OSError:
             continue
     return found
-
-
-def _child_env(home: Path, api_url: str) -> dict:
-    return {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(home / "client"), "CONCEPTS_REPO_DIR": str(REPO_ROOT)}
 
 
 def _keys(s3, prefix: str) -> list[str]:
@@ -240,40 +236,3 @@ def test_stack_with_workers_fans_a_nightly_out_over_the_gpu_pool(stack, tiny_mod
     rows = [r for r in read_manifests(stack.s3).to_pylist() if str(r["run_date"]) == "2026-10-05"]
     assert len(rows) == 8 and len({r["asset_id"] for r in rows}) == 8
     assert {r["flow_run_id"] for r in rows} <= {str(c.id) for c in children}, "every row is made by a shard worker"
-
-
-def _documented_pool_commands() -> list[list[str]]:
-    """The `prefect work-pool ...` lines of prefect.yaml's header, as a platform engineer copies them (1 GPU)."""
-    lines = (REPO_ROOT / "infra" / "prefect.yaml").read_text().splitlines()
-    commands = [line.lstrip("# ").replace("<number of GPUs>", "1").split() for line in lines
-                if line.lstrip("# ").startswith("prefect work-pool ")]
-    assert len(commands) == 4, commands
-    return commands
-
-
-def test_prefect_yaml_deploys_to_its_work_pools(stack):
-    # The documented commands, run as written. `ops stack up --workers` already made gpu-pool (and its
-    # workers would recreate it if deleted), so its create line is left out: cpu-pool's checks the same syntax.
-    for command in _documented_pool_commands():
-        if command[:4] == ["prefect", "work-pool", "create", "gpu-pool"]:
-            continue
-        result = subprocess.run([sys.executable, "-m", *command], env=_child_env(stack.home, stack.api_url),
-                                capture_output=True, timeout=120)
-        assert result.returncode == 0, (command, (result.stdout + result.stderr).decode()[-2000:])
-    result = subprocess.run(
-        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", "infra/prefect.yaml"],
-        cwd=REPO_ROOT, env=_child_env(stack.home, stack.api_url), capture_output=True, timeout=180,
-    )
-    assert result.returncode == 0, (result.stdout + result.stderr).decode()[-4000:]
-    with get_client(sync_client=True) as client:
-        deployed = {f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()}
-        assert client.read_work_pool("gpu-pool").concurrency_limit == 1
-        assert client.read_work_pool("cpu-pool").concurrency_limit == 2
-    assert deployed["nightly_campaign/nightly"].work_pool_name == "gpu-pool"
-    assert deployed["backfill/backfill"].work_pool_name == "gpu-pool"
-    assert deployed["review/review"].work_pool_name == "cpu-pool"
-    assert deployed["nightly_campaign/nightly"].entrypoint == "flows/nightly.py:nightly_campaign"
-    assert deployed["nightly_campaign/nightly"].job_variables["env"]["CONCEPTS_S3_BLOCK"] == "concepts-s3"
-    # The flow-level retry policy (infra/README.md) reaches the nightly's runs, and only theirs.
-    assert deployed["nightly_campaign/nightly"].job_variables["env"]["PREFECT_FLOWS_DEFAULT_RETRIES"] == "1"
-    assert "PREFECT_FLOWS_DEFAULT_RETRIES" not in deployed["backfill/backfill"].job_variables["env"]
