@@ -30,6 +30,16 @@ def sku_digest(sku: str) -> str:
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:SKU_DIGEST_CHARS]
 
 
+ASSET_AREAS: tuple[str, ...] = ("images", "review", "rejected")
+
+
+def asset_key(area: str, run_id: str, sku: str, variant: int, ext: str = "png") -> str:
+    """Key of an image in one of the ASSET_AREAS: <area>/run=<run_id>/<d[:2]>/<d>/v<variant>.<ext>."""
+    if area not in ASSET_AREAS:
+        raise ValueError(f"invalid asset area {area!r}: allowed {', '.join(ASSET_AREAS)}")
+    return _asset_key(area, run_id, sku, variant, ext)
+
+
 def image_key(run_id: str, sku: str, variant: int, ext: str = "png") -> str:
     """Key of a published image: images/run=<run_id>/<d[:2]>/<d>/v<variant>.<ext>."""
     return _asset_key("images", run_id, sku, variant, ext)

@@ -67,7 +67,7 @@ def finish_batch(
             g.pixels, asset_id=p.request.asset_id, prompt=p.request.prompt, system=SYSTEM_NAME,
             system_version=system_version, parameters=c2pa_parameters(p), signer=signer,
         )
-        for p, g in zip(planned, generated)
+        for p, g in zip(planned, generated, strict=True)
     ]
     clock.lap("labelling")
     return FinishedBatch(scores, versions, hashes, labelled, clock.seconds)

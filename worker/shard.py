@@ -21,6 +21,7 @@ from engine.generate import GeneratedImage, SamplingSettings, generate, pipeline
 from engine.load import LoadedModel, load_model
 from engine.request_identity import request_sha256
 from policies.engine import Decision, Policy, decide, load_policy
+from policies.routing import Route, route
 from prompts.requests import PlannedImage
 from provenance.c2pa_sign import active_manifest_label
 from provenance.label import LabelledImage, load_or_create_signer
@@ -36,10 +37,6 @@ from storage.settings import S3Settings, boto3_client
 from worker.finish import Finisher, finish_batch, image_context
 from worker.stage_clock import StageClock
 
-# Where an image waits after the policy: only previews are published; review images wait
-# unpublished for a person; rejected ones are kept for audit.
-KEY_BY_ACTION = {"publish_labeled_preview": keys.image_key, "human_review": keys.review_key, "reject": keys.rejected_key}
-REVIEW_STATUS_BY_ACTION = {"publish_labeled_preview": "not_required", "human_review": "pending", "reject": "not_applicable"}
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         # The model's card, not the catalog, says whether its training domain is closed (SAFE-002).
         closed_domain = model.defaults.get("closed_domain")
         judged, policy_rows = [], []
-        for p, scores, dup in zip(planned, tech_scores, duplicate_of):
+        for p, scores, dup in zip(planned, tech_scores, duplicate_of, strict=True):
             # Near-duplicates travel as duplicate_of; the policy decides what they cost.
             failures = technical.technical_failures(scores, thresholds, p.background)
             row = _policy_row(p, scores, failures, dup, closed_domain)
@@ -152,22 +149,24 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
             [
                 {"sku": p.request.sku, "variant": p.request.variant, "decision": d.action, "scores": s,
                  "technical_failures": f, "phash": h}
-                for p, s, (f, d), h in zip(planned, tech_scores, judged, hashes)
+                for p, s, (f, d), h in zip(planned, tech_scores, judged, hashes, strict=True)
             ],
             keep=None,
             config=load_selection_config(spec.selection_path),
         )
         clock.lap("policy")
 
-        # 4. Publish the labelled images (idempotent PUTs: a retry of the same bytes is a no-op).
+        # 4. Publish the labelled images (idempotent PUTs: a retry of the same bytes is a no-op) where
+        #    policies/routing.py sends them.
         bodies = [item.png for item in labelled]
-        object_keys = [_object_key(spec.run_id, p, decision, sel.kept) for p, (_, decision), sel in zip(planned, judged, selections)]
+        routes = [route(decision.action, sel.kept) for (_, decision), sel in zip(judged, selections, strict=True)]
+        object_keys = [keys.asset_key(r.area, spec.run_id, p.request.sku, p.request.variant) for r, p in zip(routes, planned, strict=True)]
         puts = put_many(
             client,
             s3.bucket,
             [
                 (key, body, "image/png", {"asset-id": p.request.asset_id, IDENTITY_METADATA_KEY: _pixel_identity(p, g)})
-                for key, body, p, g in zip(object_keys, bodies, planned, generated)
+                for key, body, p, g in zip(object_keys, bodies, planned, generated, strict=True)
             ],
             threads=spec.put_threads,
         )
@@ -177,10 +176,10 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         # 5. Build the manifest rows from the successful PUTs and stage them.
         created_at = dt.datetime.now(dt.timezone.utc)
         rows = [
-            _manifest_row(spec, model, policy, p, g, scores, scorer_versions, decision, put, s3.bucket, h, created_at, item)
+            _manifest_row(spec, model, policy, p, g, scores, scorer_versions, decision, r, put, s3.bucket, h, created_at, item)
             | _selection_columns(sel, policy_row)
-            for p, g, scores, (failures, decision), put, h, sel, policy_row, item
-            in zip(planned, generated, tech_scores, judged, puts, hashes, selections, policy_rows, labelled)
+            for p, g, scores, (failures, decision), r, put, h, sel, policy_row, item
+            in zip(planned, generated, tech_scores, judged, routes, puts, hashes, selections, policy_rows, labelled, strict=True)
         ]
         staging.write_rows(client, s3.bucket, stage_key, rows)
         clock.lap("staging")
@@ -200,7 +199,7 @@ def _as_stored(client, bucket: str, puts, labelled: list[LabelledImage]) -> list
     (same pixels, another signature, e.g. after a crash between PUT and staging) keeps that copy's
     C2PA manifest label, so its manifest row verifies against the bytes in S3."""
     result = []
-    for put, item in zip(puts, labelled):
+    for put, item in zip(puts, labelled, strict=True):
         if not put.by_identity:  # our own bytes are stored: nothing to read back
             result.append(item)
             continue
@@ -227,7 +226,7 @@ def _duplicates_within_sku(planned: Sequence[PlannedImage], hashes: Sequence[str
         by_sku.setdefault(p.request.sku, []).append(i)
     for indices in by_sku.values():
         groups = duplicates.duplicate_groups([hashes[i] for i in indices], max_distance)
-        for position, first in zip(indices, groups):
+        for position, first in zip(indices, groups, strict=True):
             result[position] = planned[indices[first]].request.variant if first >= 0 else -1
     return result
 
@@ -248,19 +247,11 @@ def _selection_columns(sel, policy_row: dict) -> dict:
     inputs = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in policy_row.items()}
     return {
         "kept": sel.kept,
-        # A dropped candidate is stored for audit only: nobody is asked to review it.
-        **({} if sel.kept else {"review_status": "not_applicable"}),
         "selection_rank": sel.rank,
         "selection_composite": sel.composite,
         "drop_reason": sel.drop_reason,
         "policy_inputs": json.dumps(inputs, sort_keys=True, default=str),
     }
-
-
-def _object_key(run_id: str, p: PlannedImage, decision: Decision, kept: bool) -> str:
-    # A candidate selection dropped is never published nor queued for review: it is kept for audit only.
-    key = KEY_BY_ACTION[decision.action] if kept else keys.rejected_key
-    return key(run_id, p.request.sku, p.request.variant)
 
 
 def _manifest_row(
@@ -272,6 +263,7 @@ def _manifest_row(
     scores: dict,
     scorer_versions: dict,
     decision: Decision,
+    destination: Route,
     put,
     bucket: str,
     phash: str,
@@ -320,7 +312,7 @@ def _manifest_row(
         "rule_ids": list(decision.rule_ids),
         "decision_reasons": list(decision.reasons) + [f"audit rule {r} matched" for r in decision.audit_rule_ids],
         "policy_sha256": policy.sha256,
-        "review_status": REVIEW_STATUS_BY_ACTION[decision.action],
+        "review_status": destination.review_status,
         "s3_uri": f"s3://{bucket}/{put.key}",
         "sha256": put.sha256_hex,
         "bytes": put.bytes,
