@@ -80,7 +80,8 @@ def deploy() -> None:
 
     Fails before deploying, in one line, when a `{{ $VAR }}` it uses (CONCEPTS_REPO_DIR) is unset or
     CONCEPTS_REPO_DIR is not a checkout, when the S3 block its deployments name is not on the server
-    (`ops blocks create`), or when a work pool they use does not exist.
+    (`ops blocks create`), when a Prefect Variable it uses is not set, or when a work pool they use
+    does not exist.
     """
     if not os.environ.get("PREFECT_API_URL"):
         raise typer.BadParameter("set PREFECT_API_URL to your Prefect server's API before deploying")

@@ -1,8 +1,9 @@
 """What `prefect deploy` of infra/prefect.yaml needs before it runs, checked so a deploy fails at deploy time.
 
 Prefect 3.9 deploys with an unset `{{ $VAR }}` left as literal text (its templating keeps unresolved
-placeholders), and never looks for the blocks or work pools its deployments name: such a deployment
-registers fine and fails on a worker at 2 a.m. These checks turn each of those into one sentence now.
+placeholders), an unset `{{ prefect.variables.X }}` as "", and never looks for the blocks or work pools
+its deployments name: such a deployment registers fine and fails on a worker at 2 a.m. These checks
+turn each of those into one sentence now.
 """
 
 import re
@@ -17,6 +18,8 @@ from flows.s3_blocks import load_s3_block
 
 # `{{ $NAME }}` in prefect.yaml: an environment variable resolved when `prefect deploy` runs.
 ENV_PLACEHOLDER = re.compile(r"{{\s*\$(\w+)\s*}}")
+# `{{ prefect.variables.NAME }}`: a Prefect Variable read from the server when `prefect deploy` runs.
+VARIABLE_PLACEHOLDER = re.compile(r"{{\s*prefect\.variables\.(\w+)\s*}}")
 ENV_REPO_DIR = "CONCEPTS_REPO_DIR"
 ENV_S3_BLOCK = "CONCEPTS_S3_BLOCK"
 
@@ -26,7 +29,7 @@ def deploy_problems(prefect_yaml: Path, env: Mapping[str, str]) -> list[str]:
     document = yaml.safe_load(prefect_yaml.read_text())
     problems = [
         f"{name} is not set: export it before deploying ({prefect_yaml.name} uses {{{{ ${name} }}}})"
-        for name in sorted(set(_env_placeholders(document))) if not env.get(name, "").strip()
+        for name in sorted(set(_placeholders(document, ENV_PLACEHOLDER))) if not env.get(name, "").strip()
     ]
     repo_dir = env.get(ENV_REPO_DIR, "").strip()
     if repo_dir and not (Path(repo_dir) / "infra" / prefect_yaml.name).is_file():
@@ -38,6 +41,12 @@ def deploy_problems(prefect_yaml: Path, env: Mapping[str, str]) -> list[str]:
         except ValueError as exc:
             problems.append(str(exc))
     with get_client(sync_client=True) as client:
+        # Prefect deploys a missing variable as "", which a parameter with choices (the model) refuses
+        # with an HTTP 422 in the middle of the deploy, and which elsewhere deploys a blank setting.
+        for name in sorted(set(_placeholders(document, VARIABLE_PLACEHOLDER))):
+            if client.read_variable_by_name(name) is None:
+                problems.append(f"Prefect Variable {name!r} is not set: `prefect variable set {name} <value>` "
+                                f"(infra/README.md, \"Deployment configuration\")")
         for pool in sorted(set(_work_pool_names(document))):
             try:
                 client.read_work_pool(pool)
@@ -47,16 +56,16 @@ def deploy_problems(prefect_yaml: Path, env: Mapping[str, str]) -> list[str]:
     return problems
 
 
-def _env_placeholders(value) -> Iterator[str]:
-    """Names of the `{{ $NAME }}` placeholders in the document's values (comments are not values)."""
+def _placeholders(value, pattern: re.Pattern) -> Iterator[str]:
+    """Names the pattern's placeholders give in the document's values (comments are not values)."""
     if isinstance(value, str):
-        yield from ENV_PLACEHOLDER.findall(value)
+        yield from pattern.findall(value)
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _env_placeholders(item)
+            yield from _placeholders(item, pattern)
     elif isinstance(value, list):
         for item in value:
-            yield from _env_placeholders(item)
+            yield from _placeholders(item, pattern)
 
 
 def _deployments(document: dict) -> Iterator[dict]:

@@ -43,12 +43,12 @@ def block_settings(block: S3Bucket) -> S3Settings:
     credentials = block.credentials
     if not isinstance(credentials, AwsCredentials):
         raise S3BlockError(f"S3 Bucket block {block.bucket_name!r}: use AWS Credentials (with endpoint_url for "
-                         f"SeaweedFS/MinIO/R2), not {type(credentials).__name__}")
+                           f"SeaweedFS/MinIO/R2), not {type(credentials).__name__}")
     if block.bucket_folder:
         # Our keys (images/, manifests/, leases/...) start at the bucket's root; a folder would split a
         # deployment's view of S3 from the CLI's.
         raise S3BlockError(f"S3 Bucket block {block.bucket_name!r} sets bucket_folder {block.bucket_folder!r}: "
-                         f"leave it empty (use a bucket per environment)")
+                           f"leave it empty (use a bucket per environment)")
     secret = credentials.aws_secret_access_key
     return S3Settings(
         endpoint_url=credentials.aws_client_parameters.endpoint_url,
@@ -70,7 +70,7 @@ def save_s3_blocks(settings: S3Settings, bucket_block: str, credentials_block: s
             return SavedBlocks(bucket_block, credentials_block, changed=False)
         if not overwrite:
             raise S3BlockError(f"the blocks {bucket_block!r}/{credentials_block!r} already exist with other "
-                             f"settings: pass --overwrite to replace them")
+                               f"settings: pass --overwrite to replace them")
     credentials = AwsCredentials(
         aws_access_key_id=settings.access_key,
         aws_secret_access_key=settings.secret_key,

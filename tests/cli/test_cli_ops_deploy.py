@@ -1,7 +1,7 @@
 """The production configuration commands against a real `prefect server` and the embedded S3:
 
 - `ops deploy` refuses, in one line and before deploying anything, what would fail on a worker later:
-  CONCEPTS_REPO_DIR unset or not a checkout, no S3 block, no work pools;
+  CONCEPTS_REPO_DIR unset or not a checkout, no S3 block, Prefect Variables prefect.yaml uses not set, no work pools;
 - `ops blocks create` saves prefect-aws AWS Credentials + S3 Bucket blocks from the environment, prints
   their names and never the secret, changes nothing when run again, replaces other values only with
   --overwrite; flows resolve S3 from the blocks alone (no S3 variables) and read and write the bucket;
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.actions import VariableCreate, WorkPoolCreate
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_aws import S3Bucket
 
@@ -70,6 +70,7 @@ def test_deploy_without_configuration_fails_at_deploy_time_in_one_line(server, t
     assert line.startswith("error: nothing deployed: CONCEPTS_REPO_DIR is not set: export it before deploying"), line
     assert "no S3 Bucket block named 'concepts-s3'" in line and "ops blocks create" in line, line
     assert "work pool 'cpu-pool' does not exist" in line and "work pool 'gpu-pool' does not exist" in line, line
+    assert "Prefect Variable 'concepts_model' is not set: `prefect variable set concepts_model <value>`" in line, line
 
     # 2. A CONCEPTS_REPO_DIR that is not a checkout is refused too.
     result = _cli(_env(server, tmp_path, CONCEPTS_REPO_DIR=str(tmp_path)), "ops", "deploy")
@@ -101,7 +102,11 @@ def test_blocks_create_saves_blocks_flows_read_s3_from(server, s3, tmp_path, mon
     # 3. The API keeps the secret masked for anyone reading the block without asking for secrets.
     with get_client(sync_client=True) as client:
         stored = client.read_block_document_by_name("concepts-aws", "aws-credentials", include_secrets=False)
+        bucket_block = client.read_block_document_by_name("concepts-s3", "s3-bucket", include_secrets=False)
     assert s3.secret_key not in json.dumps(stored.data, default=str)
+    # The bucket block references the named credentials block rather than holding a copy of the keys.
+    assert bucket_block.block_document_references["credentials"]["block_document"]["name"] == "concepts-aws"
+    assert s3.secret_key not in json.dumps(bucket_block.data, default=str)
 
     # 4. A flow's resolver, with the block's name as the only S3 configuration, reads and writes the bucket.
     for name in ENV_VARIABLES:
@@ -127,6 +132,9 @@ def test_deploy_with_configuration_registers_prefect_yaml(server, s3, tmp_path):
     with get_client(sync_client=True) as client:
         for pool in POOLS:
             client.create_work_pool(WorkPoolCreate(name=pool, type="process"), overwrite=True)
+        for name, value in {"concepts_catalog_uri": f"s3://{s3.bucket}/catalogs/products.parquet",
+                            "concepts_bucket": s3.bucket, "concepts_model": "shipped"}.items():
+            client.create_variable(VariableCreate(name=name, value=value))
 
     result = _cli({**env, "CONCEPTS_REPO_DIR": str(REPO_ROOT)}, "ops", "deploy", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
