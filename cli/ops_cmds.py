@@ -10,12 +10,14 @@ from typing import Optional
 import typer
 
 from cli.blocks_cmds import app as blocks_app
+from cli.review_cmds import app as review_app
 
 app = typer.Typer(help="Operate it: local stack, served deployments, report links, review queue.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local production-like stack (Prefect server + embedded S3 + served deployments).",
                         no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(blocks_app, name="blocks")
+app.add_typer(review_app, name="review")
 
 STACK_BUCKET = "concepts"
 
@@ -105,28 +107,51 @@ def deploy() -> None:
 def report_link(
     run_date: str = typer.Argument(..., help="YYYY-MM-DD"),
     run_id: str = typer.Argument(..., help="Run id"),
-    minutes: int = typer.Option(15, min=1, max=15, help="Link lifetime in minutes (at most 15)"),
+    hours: Optional[int] = typer.Option(None, min=1, max=168, help="Link lifetime in hours, at most 168 (7 days, S3's limit) "
+                                        "(default: $CONCEPTS_REPORT_LINK_HOURS, else 24)"),
 ) -> None:
     """Print a fresh presigned link to a run's contact sheet."""
-    from flows.resources import s3_settings
+    from flows.resources import report_link_seconds, s3_settings
     from reports.publish import presigned_link, report_key
 
-    typer.echo(presigned_link(s3_settings(), report_key(run_date, run_id), minutes * 60))
+    seconds = hours * 3600 if hours else report_link_seconds()
+    typer.echo(presigned_link(s3_settings(), report_key(run_date, run_id), seconds))
 
 
 @app.command("review-queue")
-def review_queue(limit: int = typer.Option(50, help="At most this many")) -> None:
-    """List images awaiting human review (JSON lines: asset_id, run, sku, image URI)."""
-    from flows.resources import s3_settings
+def review_queue(
+    limit: int = typer.Option(50, help="At most this many"),
+    run: Optional[str] = typer.Option(None, "--run", help="Only this run id"),
+    rule: Optional[str] = typer.Option(None, "--rule", help="Only images this policy rule fired on"),
+    category: Optional[str] = typer.Option(None, "--category", help="Only this category"),
+    link_hours: Optional[int] = typer.Option(None, min=1, max=168, help="Thumbnail link lifetime in hours "
+                                             "(default: $CONCEPTS_REPORT_LINK_HOURS, else 24)"),
+) -> None:
+    """List images awaiting human review, oldest run first (JSON lines).
+
+    Each line: asset_id, run_id, run_date, sku, category, rule_ids, reasons (the rules' messages),
+    s3_uri and thumbnail (a presigned link to the image). Decide a whole group with
+    `ops review approve|reject --run RUN --rule RULE --reviewer NAME`.
+    """
+    from flows.resources import report_link_seconds, s3_settings
+    from reports.publish import presigned_link
+    from review.bulk import select_waiting
     from review.log import read_review_log
     from review.queue import awaiting_review, decided_index, manifest_index
     from storage.manifest import read_manifests
 
     s3 = s3_settings()
+    seconds = link_hours * 3600 if link_hours else report_link_seconds()
     waiting = awaiting_review(manifest_index(read_manifests(s3)), decided_index(read_review_log(s3)))
-    typer.echo(f"{len(waiting)} images await review", err=True)
-    for row in waiting[:limit]:
-        typer.echo(json.dumps({k: row[k] for k in ("asset_id", "run_id", "sku", "s3_uri")}))
+    chosen = select_waiting(waiting, run_id=run, rule_id=rule, category=category)
+    typer.echo(f"{len(waiting)} images await review, {len(chosen)} match the filters", err=True)
+    prefix = f"s3://{s3.bucket}/"
+    for row in chosen[:limit]:
+        line = {k: row.get(k) for k in ("asset_id", "run_id", "run_date", "sku", "category", "rule_ids")}
+        line["reasons"] = row.get("decision_reasons") or []
+        line["s3_uri"] = row["s3_uri"]
+        line["thumbnail"] = presigned_link(s3, row["s3_uri"].removeprefix(prefix), seconds) if row["s3_uri"].startswith(prefix) else None
+        typer.echo(json.dumps(line, default=str))
 
 
 @app.command("review-status")

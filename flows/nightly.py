@@ -19,7 +19,10 @@ from flows.fanout import run_on_fleet
 from flows.flat_parameters import flat_parameters
 from flows.params import MODEL_DEFAULT, REGISTRY, NightlyParams, derive_run_id
 from flows.registry import DEFAULT_MODEL, locate
-from flows.resources import SAMPLE_CATALOG, default_catalog_uri, default_model_dir, s3_settings, scorer_models, signing_paths, trust_anchor_pem
+from flows.resources import (
+    SAMPLE_CATALOG, default_catalog_uri, default_model_dir, report_link_seconds, s3_settings, scorer_models, signing_paths,
+    trust_anchor_pem,
+)
 from prompts.requests import plan_images, shard
 from provenance.verify import RunNotIntactError, not_intact_message
 from reports.contact_sheet import DEFAULT_MAX_THUMBNAILS, thumbnail_order
@@ -84,7 +87,7 @@ def nightly_campaign(params: NightlyParams) -> dict:
             verified = _verify_or_fail(s3, run_id, manifest, summary["manifest_uri"])
             logger.info("run %s is already committed at %s; %s", run_id, summary["manifest_uri"], verified["summary"])
             clock.lap("verification")
-            summary.update(report_from_manifest_task(s3, summary["manifest_uri"]))
+            summary.update(report_from_manifest_task(s3, summary["manifest_uri"], link_seconds=report_link_seconds()))
             clock.lap("report")
             return {**summary, "status": "already_committed", "images": 0, "quarantined": 0, "verified": verified["summary"],
                     "stage_seconds": clock.seconds}
@@ -165,7 +168,8 @@ def nightly_campaign(params: NightlyParams) -> dict:
     # 10. Report: contact sheet beside the manifest; decision/score tables and a 15-minute link as artifacts.
     #     A report that fails here is written by the next rerun (step 4), so a commit never lacks one for good.
     clock.lap("lease")  # its release
-    summary.update(publish_run_report_task(s3, run_date, run_id, rows, {}, summary["manifest_uri"], verified["kept"]))
+    summary.update(publish_run_report_task(s3, run_date, run_id, rows, {}, summary["manifest_uri"], verified["kept"],
+                                           link_seconds=report_link_seconds()))
     clock.lap("report")
     return {
         **summary,

@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from reports.publish import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS
 from storage.settings import S3Settings, resolve_s3_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -16,6 +17,7 @@ ENV_C2PA_TRUST_ANCHOR = "CONCEPTS_C2PA_TRUST_ANCHOR"  # root CA PEM the flow's v
 ENV_SAFETY_CHECKER = "CONCEPTS_SAFETY_CHECKER"
 ENV_CLIP_MODEL = "CONCEPTS_CLIP_MODEL"
 ENV_TRAIN_INDEX = "CONCEPTS_TRAIN_INDEX"
+ENV_REPORT_LINK_HOURS = "CONCEPTS_REPORT_LINK_HOURS"  # lifetime of the contact-sheet links runs print
 
 
 def state_dir() -> Path:
@@ -50,6 +52,17 @@ def s3_settings(bucket: str | None = None) -> S3Settings:
             region=settings.region,
         )
     return settings
+
+
+def report_link_seconds() -> int:
+    """Lifetime of presigned contact-sheet links: $CONCEPTS_REPORT_LINK_HOURS (1..168), else 24 hours."""
+    text = os.environ.get(ENV_REPORT_LINK_HOURS, "").strip()
+    if not text:
+        return DEFAULT_LINK_SECONDS
+    if not text.isdigit() or not 1 <= int(text) * 3600 <= MAX_LINK_SECONDS:
+        raise ValueError(f"{ENV_REPORT_LINK_HOURS}={text!r}: set a whole number of hours from 1 to "
+                         f"{MAX_LINK_SECONDS // 3600} (S3 presigned links live at most 7 days), or unset it for 24")
+    return int(text) * 3600
 
 
 def default_model_dir() -> Path:

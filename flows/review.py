@@ -8,8 +8,9 @@ from prefect.states import Completed, Failed
 from pydantic import BaseModel, Field
 
 from flows.flat_parameters import flat_parameters
-from flows.resources import s3_settings
+from flows.resources import report_link_seconds, s3_settings
 from review.ingest import IngestResult, batch_verdict
+from tasks.report_tasks import rerender_reports_task
 from tasks.review_tasks import ingest_decisions_task, pending_reviews_task, read_decisions_task
 
 UI_SOURCE = "prefect-ui"
@@ -90,10 +91,24 @@ def review(params: ReviewParams) -> dict:
         "refused": [{"row": r.source_row, "asset_id": r.asset_id, "reason": r.reason} for r in result.rejected],
     }
 
-    # 3. End with the counts in the state message, the line a run list shows: a batch that changed
+    # 3. Re-render the contact sheets of the runs the batch touched, now showing who decided what.
+    #    The decisions are committed by now: a sheet that fails to render is reported, not a failed batch
+    #    (running the batch again would refuse every row as already decided).
+    reports_note = ""
+    if result.runs:
+        rendered = rerender_reports_task(s3, list(result.runs), link_seconds=report_link_seconds(),
+                                         return_state=True)
+        if rendered.is_completed():
+            summary["reports"] = rendered.result()
+            reports_note = f"; {len(summary['reports'])} contact sheet(s) re-rendered"
+        else:
+            logger.error("contact sheets of %s not re-rendered: %s", result.runs, rendered.message)
+            reports_note = f"; contact sheets not re-rendered ({rendered.message})"
+
+    # 4. End with the counts in the state message, the line a run list shows: a batch that changed
     #    nothing fails (a Failed state carries no data, so a caller gets the message as FailedRun).
     verdict = batch_verdict(len(rows), len(result.accepted), len(result.rejected))
     if not verdict.ok:
         logger.error("review batch from %s: %s", source, verdict.message)
         return Failed(message=verdict.message)
-    return Completed(message=verdict.message, data=summary)
+    return Completed(message=verdict.message + reports_note, data=summary)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from reports.publish import MAX_LINK_SECONDS
+from reports.publish import DEFAULT_LINK_SECONDS
 from reports.tables import DECISION_ORDER
 
 NOT_KNOWN = "-"
@@ -57,7 +57,7 @@ def backfill_markdown(rows: Sequence[Mapping], start: str, end: str) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Contact-sheet links expire {MAX_LINK_SECONDS // 60} minutes after the run; a fresh one: "
+        f"Contact-sheet links expire {DEFAULT_LINK_SECONDS // 3600} hours after the run (by default); a fresh one: "
         "`catalog-concepts ops report-link <date> <run id>`. Each date's own artifacts (decisions, scores, "
         "summary) are on its date run's page.",
     ]

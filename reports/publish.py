@@ -1,4 +1,4 @@
-"""Publishing a run's contact sheet beside its manifest and handing out a short-lived link to it."""
+"""Publishing a run's contact sheet beside its manifest and handing out a presigned link to it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from storage.keys import check_run_date, check_run_id
 from storage.publish import ObjectConflictError, put_if_absent
 from storage.settings import S3Settings, boto3_client
 
-MAX_LINK_SECONDS = 15 * 60  # a link printed into a run's artifact must not outlive a working session
+# A nightly's link is read the next working day, often hours after the 02:00 run and by reviewers in
+# other time zones; 24 hours keeps the link in the newest run's artifact valid until the next nightly
+# prints a fresh one. A leaked link shows one run's thumbnails, never the bucket.
+DEFAULT_LINK_SECONDS = 24 * 3600
+MAX_LINK_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 
 
@@ -31,8 +35,8 @@ def report_key(run_date: str, run_id: str) -> str:
     return f"reports/run_date={check_run_date(run_date)}/{check_run_id(run_id)}.html"
 
 
-def presigned_link(s3: S3Settings, key: str, expires_in_s: int = MAX_LINK_SECONDS) -> str:
-    """A presigned GET URL for key that expires within 15 minutes."""
+def presigned_link(s3: S3Settings, key: str, expires_in_s: int = DEFAULT_LINK_SECONDS) -> str:
+    """A presigned GET URL for key that expires after expires_in_s (at most 7 days)."""
     if isinstance(expires_in_s, bool) or not isinstance(expires_in_s, int) or not 1 <= expires_in_s <= MAX_LINK_SECONDS:
         raise ValueError(f"expires_in_s must be an int in 1..{MAX_LINK_SECONDS}, got {expires_in_s!r}")
     client = boto3_client(s3)
@@ -63,23 +67,27 @@ def publish_contact_sheet(
     category_by_sku: Mapping[str, str],
     manifest_uri: str | None = None,
     max_thumbnails: int = DEFAULT_MAX_THUMBNAILS,
-    expires_in_s: int = MAX_LINK_SECONDS,
+    expires_in_s: int = DEFAULT_LINK_SECONDS,
     images: Mapping[str, bytes] | None = None,
+    verdicts: Mapping[str, Mapping] | None = None,
 ) -> PublishedReport:
-    """Render the run's contact sheet, store it once under reports/, and presign a link to it.
+    """Render the run's contact sheet, store it under reports/, and presign a link to it.
 
     images: bytes already at hand by asset id (the run's verification keeps those it checked);
-    only the shown images missing from it are downloaded.
+    only the shown images missing from it are downloaded. verdicts: the review log's latest row
+    per asset id, for a sheet re-rendered after a review.
     """
     key = report_key(run_date, run_id)
     shown = thumbnail_order(rows, max_thumbnails)
     at_hand = {asset: body for asset, body in (images or {}).items() if asset in shown}
     images = {**at_hand, **fetch_images(s3, rows, shown - set(at_hand))}
     links = {"manifest": manifest_uri} if manifest_uri else {}
-    page = contact_sheet_html(f"Run {run_id} ({run_date})", rows, images, category_by_sku, links)
-    # The page is a pure function of the committed rows, so a retry stores identical bytes. A page
-    # that differs was made for an earlier commit of this run id whose manifest was deleted to
-    # regenerate it: the report is a view of the manifest, not evidence, so it follows the new one.
+    page = contact_sheet_html(f"Run {run_id} ({run_date})", rows, images, category_by_sku, links,
+                              verdicts=verdicts, run_id=run_id)
+    # The page is a pure function of the committed rows and the review log, so a retry stores identical
+    # bytes. A page that differs was made before a review (or for an earlier commit of this run id
+    # whose manifest was deleted to regenerate it): the report is a view of the manifest and the log,
+    # not evidence, so it follows them.
     client = boto3_client(s3)
     try:
         put_if_absent(client, s3.bucket, key, page.encode("utf-8"), HTML_CONTENT_TYPE)

@@ -30,6 +30,7 @@ class IngestResult:
     rejected: tuple[RejectedDecision, ...]
     promoted_keys: tuple[str, ...]
     log_key: str | None
+    runs: tuple[tuple[str, str], ...] = ()  # (run_date, run_id) of every accepted decision: whose reports change
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,12 @@ def ingest_decisions(
     log_rows = [_log_row(d, by_asset[d.asset_id], batch_id, source, published.get(d.asset_id), now) for d in check.accepted]
     key = review_log_key(now.date(), batch_id)
     write_review_log(client, s3.bucket, key, log_rows)
-    return IngestResult(batch_id, check.accepted, check.rejected, tuple(promoted), key)
+    runs = sorted({(_iso(by_asset[d.asset_id]["run_date"]), by_asset[d.asset_id]["run_id"]) for d in check.accepted})
+    return IngestResult(batch_id, check.accepted, check.rejected, tuple(promoted), key, tuple(runs))
+
+
+def _iso(run_date) -> str:
+    return run_date.isoformat() if hasattr(run_date, "isoformat") else str(run_date)
 
 
 def _batch_id(accepted: Sequence[ReviewDecision]) -> str:

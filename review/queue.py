@@ -9,7 +9,8 @@ import pyarrow as pa
 from review.decisions import AWAITING_ACTION, PENDING_STATUS
 
 _MANIFEST_COLUMNS = ("asset_id", "run_id", "run_date", "sku", "decision", "s3_uri", "sha256", "review_status", "kept")
-_OPTIONAL_COLUMNS = ("drop_reason",)  # absent from tables built without the selection columns
+# Absent from tables built without the selection columns; the rest is what a reviewer reads in the queue.
+_OPTIONAL_COLUMNS = ("drop_reason", "category", "rule_ids", "decision_reasons")
 STATUS_BY_VERDICT = {"approve": "approved", "reject": "rejected"}
 
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from provenance.xmp import labelled_png, xmp_packet
-from reports.publish import MAX_LINK_SECONDS, publish_contact_sheet
+from reports.publish import DEFAULT_LINK_SECONDS, publish_contact_sheet
 from storage import keys
 from storage.publish import put_many
 from storage.settings import boto3_client
@@ -63,14 +63,14 @@ def test_contact_sheet_opens_from_its_presigned_link_and_is_not_blank(s3, tmp_pa
     finished = time.time()
     query = parse_qs(urlsplit(report.link).query)
     # The link was signed somewhere between started and finished (publishing takes seconds under load)
-    # and expires MAX_LINK_SECONDS after that, never later.
+    # and expires DEFAULT_LINK_SECONDS after that, never later.
     expires = int(query["Expires"][0])
-    assert started - 1 <= expires - MAX_LINK_SECONDS <= finished + 1
+    assert started - 1 <= expires - DEFAULT_LINK_SECONDS <= finished + 1
 
     # The page as the browser built it: every image present, decoded from its data URI.
     dom = _chromium(tmp_path, "--dump-dom", report.link).stdout.decode()
-    assert dom.count('class="thumb"') == len(DECISIONS)
-    assert dom.count('class="sku"') == 3 and "R-TEST" in dom and "test reason" in dom
+    assert dom.count('class="thumb"') == len(DECISIONS) and dom.count('class="thumb2x"') == len(DECISIONS)
+    assert dom.count('class="decision"') == 3 and "R-TEST" in dom and "test reason" in dom
 
     # The screenshot is not blank: the thumbnails' colours are in it.
     shot = tmp_path / "sheet.png"

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from reports.contact_sheet import contact_sheet_html, thumbnail_order
-from reports.publish import MAX_LINK_SECONDS, presigned_link
+from reports.publish import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS, presigned_link
 from reports.tables import decision_counts, rule_counts, score_summary
 
 
@@ -53,20 +53,30 @@ def test_thumbnails_go_to_review_then_reject_then_published(cap, expected):
     assert thumbnail_order(ROWS, cap) == expected
 
 
-def test_sheet_groups_by_sku_and_decision_and_escapes_text():
+def test_a_dropped_candidate_gets_a_picture_last():
+    rows = ROWS + [{**_row("S5", 0, "human_review", rules=["R-A"]), "kept": False}]
+    assert "S5-0" not in thumbnail_order(rows, len(ROWS)) and "S5-0" in thumbnail_order(rows, len(rows))
+
+
+def test_sheet_groups_by_decision_and_rule_and_escapes_text():
     rows = ROWS + [_row("<b>S4</b>", 0, "reject", rules=["R-<x>"])]
     page = contact_sheet_html("run <1>", rows, {"S1-1": b"\x89PNG", "S3-0": b"\x89PNG"}, CATEGORIES)
-    assert page.count("<img class='thumb'") == 2
-    assert page.count("<section class='sku'") == 4
-    assert page.count("class='group ") == 5  # S1 has two decision groups
+    assert page.count("<img class='thumb'") == 2 and page.count("<img class='thumb2x'") == 2
+    assert page.count("<section class='decision'") == 3  # human_review, reject, publish_labeled_preview
+    # human_review: R-A, R-B; reject: R-A + R-B, R-<x>; published: (no rule)
+    assert page.count("<div class='group'") == 5
     assert "<b>S4</b>" not in page and "&lt;b&gt;S4&lt;/b&gt;" in page and "R-&lt;x&gt;" in page
     assert "run &lt;1&gt;" in page
 
 
-@pytest.mark.parametrize("seconds", [0, 901, 3600, True, 1.5])
-def test_links_never_outlive_fifteen_minutes(s3, seconds):
+@pytest.mark.parametrize("seconds", [0, MAX_LINK_SECONDS + 1, True, 1.5])
+def test_links_live_at_most_seven_days(s3, seconds):
     with pytest.raises(ValueError, match=f"1..{MAX_LINK_SECONDS}"):
         presigned_link(s3, "reports/x.html", seconds)
+
+
+def test_the_default_link_outlives_a_working_day():
+    assert DEFAULT_LINK_SECONDS == 24 * 3600 <= MAX_LINK_SECONDS == 7 * 24 * 3600
 
 
 def test_scores_read_back_from_parquet_as_pairs_count_the_same():
