@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from pyarrow import fs
 
 from engine.device import choose_placement
 from engine.generate import ImageRequest, SamplingSettings, generate
@@ -25,7 +27,7 @@ from provenance.xmp import DIGITAL_SOURCE_TYPE
 from storage import keys
 from storage.manifest import commit_manifest, rows_to_table
 from storage.publish import put_many
-from storage.settings import S3Settings, boto3_client
+from storage.settings import S3Settings, arrow_filesystem, boto3_client
 
 RUN_DATE = "2026-11-26"
 CATEGORIES = ("bag", "chair", "lamp")
@@ -232,3 +234,41 @@ def nights_bucket(s3):
     client = boto3_client(s3)
     put_many(client, s3.bucket, [(keys.review_key("2026-11-26-crashed", "SKU-x", 0), b"x", "image/png", {})])
     return runs
+
+
+class CountingHandler(fs.FileSystemHandler):
+    """Delegates reads to a real pyarrow filesystem and counts the files opened, by path (read-only)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.opened: Counter[str] = Counter()
+
+    def get_type_name(self): return "counting"
+    def normalize_path(self, path): return self.inner.normalize_path(path)
+    def get_file_info(self, paths): return self.inner.get_file_info(paths)
+    def get_file_info_selector(self, selector): return self.inner.get_file_info(selector)
+    def equals(self, other): return self is other
+
+    def open_input_stream(self, path):
+        self.opened[path] += 1
+        return self.inner.open_input_stream(path)
+
+    def open_input_file(self, path):
+        self.opened[path] += 1
+        return self.inner.open_input_file(path)
+
+    def _read_only(self, *args, **kwargs):
+        raise NotImplementedError("the counting filesystem only reads")
+
+    create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = delete_file = _read_only
+    move = copy_file = open_output_stream = open_append_stream = _read_only
+
+
+@pytest.fixture
+def counting_filesystem():
+    """counting_filesystem(s3) -> (a pyarrow filesystem on the bucket's S3, its counter of opened paths)."""
+    def make(s3: S3Settings):
+        handler = CountingHandler(arrow_filesystem(s3))
+        return fs.PyFileSystem(handler), handler.opened
+
+    return make

@@ -8,12 +8,10 @@ that night's file. Polars is not installed in this environment, so its reader is
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
-from pyarrow import fs
 
 from storage.manifest import MANIFEST_PARTITIONING_SCHEMA, manifest_dataset
 from storage.settings import arrow_filesystem
@@ -21,48 +19,13 @@ from storage.settings import arrow_filesystem
 NIGHTS = ["2026-11-24", "2026-11-25", "2026-11-26"]  # the nights of the nights_bucket fixture
 
 
-class CountingHandler(fs.FileSystemHandler):
-    """Delegates to a real filesystem and counts the files opened for reading, by path."""
-
-    def __init__(self, inner: fs.FileSystem) -> None:
-        self.inner = inner
-        self.opened: Counter[str] = Counter()
-
-    def get_type_name(self): return "counting"
-    def normalize_path(self, path): return self.inner.normalize_path(path)
-    def get_file_info(self, paths): return self.inner.get_file_info(paths)
-    def get_file_info_selector(self, selector): return self.inner.get_file_info(selector)
-    def create_dir(self, path, recursive): self.inner.create_dir(path, recursive=recursive)
-    def delete_dir(self, path): self.inner.delete_dir(path)
-    def delete_dir_contents(self, path, missing_dir_ok=False): self.inner.delete_dir_contents(path, missing_dir_ok)
-    def delete_root_dir_contents(self): raise NotImplementedError("read-only test wrapper")
-    def delete_file(self, path): self.inner.delete_file(path)
-    def move(self, src, dest): self.inner.move(src, dest)
-    def copy_file(self, src, dest): self.inner.copy_file(src, dest)
-    def open_output_stream(self, path, metadata): return self.inner.open_output_stream(path, metadata=metadata)
-    def open_append_stream(self, path, metadata): return self.inner.open_append_stream(path, metadata=metadata)
-    def equals(self, other): return self is other
-
-    def open_input_stream(self, path):
-        self.opened[path] += 1
-        return self.inner.open_input_stream(path)
-
-    def open_input_file(self, path):
-        self.opened[path] += 1
-        return self.inner.open_input_file(path)
+def _nights(opened) -> set[str]:
+    """The run_date folders of the files opened."""
+    return {path.split("run_date=")[1].split("/")[0] for path in opened}
 
 
-def _counting(s3) -> tuple[fs.PyFileSystem, CountingHandler]:
-    handler = CountingHandler(arrow_filesystem(s3))
-    return fs.PyFileSystem(handler), handler
-
-
-def _night_files(handler: CountingHandler) -> set[str]:
-    return {path.split("run_date=")[1].split("/")[0] for path in handler.opened}
-
-
-def test_pyarrow_dataset_with_hive_partitioning_reads_every_run_and_prunes(s3, nights_bucket):
-    filesystem, handler = _counting(s3)
+def test_pyarrow_dataset_with_hive_partitioning_reads_every_run_and_prunes(s3, nights_bucket, counting_filesystem):
+    filesystem, opened = counting_filesystem(s3)
     dataset = ds.dataset(f"{s3.bucket}/manifests", filesystem=filesystem, format="parquet", partitioning="hive")
 
     # Hive discovery types the path value as a string; the file no longer holds a date beside it.
@@ -71,10 +34,10 @@ def test_pyarrow_dataset_with_hive_partitioning_reads_every_run_and_prunes(s3, n
     assert table.num_rows == 18 and set(table.column("run_id").to_pylist()) == set(nights_bucket)
     assert sorted(set(table.column("run_date").to_pylist())) == list(NIGHTS)
 
-    handler.opened.clear()
+    opened.clear()
     night = dataset.to_table(filter=ds.field("run_date") == "2026-11-25", columns=["asset_id", "decision"])
     assert night.num_rows == 6
-    assert _night_files(handler) == {"2026-11-25"}  # the other nights' files were never opened
+    assert _nights(opened) == {"2026-11-25"}  # the other nights' files were never opened
 
     # Typed explicitly, the partition is a date.
     typed = ds.dataset(f"{s3.bucket}/manifests", filesystem=arrow_filesystem(s3), format="parquet",
@@ -84,22 +47,22 @@ def test_pyarrow_dataset_with_hive_partitioning_reads_every_run_and_prunes(s3, n
     assert typed.to_table(columns=["run_date"]).column("run_date").type == pa.date32()
 
 
-def test_pandas_read_parquet_with_the_s3_filesystem_reads_and_prunes(s3, nights_bucket):
+def test_pandas_read_parquet_with_the_s3_filesystem_reads_and_prunes(s3, nights_bucket, counting_filesystem):
     import pandas as pd
 
-    filesystem, handler = _counting(s3)
+    filesystem, opened = counting_filesystem(s3)
     frame = pd.read_parquet(f"{s3.bucket}/manifests", filesystem=filesystem, columns=["asset_id", "kept", "run_date"])
     assert len(frame) == 18 and sorted(frame["run_date"].astype(str).unique()) == list(NIGHTS)
     assert int((~frame["kept"]).sum()) == 3  # one dropped candidate per night
 
-    handler.opened.clear()
+    opened.clear()
     night = pd.read_parquet(f"{s3.bucket}/manifests", filesystem=filesystem, columns=["asset_id"],
                             filters=[("run_date", "=", "2026-11-26")])
     assert len(night) == 6
     # pandas builds a fresh dataset, whose discovery reads the first file's footer for the schema;
     # the scan itself opens only the night asked for.
-    assert "2026-11-26" in _night_files(handler) and "2026-11-25" not in _night_files(handler)
-    assert _night_files(handler) <= {NIGHTS[0], "2026-11-26"}
+    assert "2026-11-26" in _nights(opened) and "2026-11-25" not in _nights(opened)
+    assert _nights(opened) <= {NIGHTS[0], "2026-11-26"}
 
 
 def test_polars_is_not_installed_here():
@@ -107,28 +70,28 @@ def test_polars_is_not_installed_here():
     pytest.importorskip("polars")
 
 
-def test_duckdb_over_a_pyarrow_dataset_pushes_the_run_date_filter_down(s3, nights_bucket):
+def test_duckdb_over_a_pyarrow_dataset_pushes_the_run_date_filter_down(s3, nights_bucket, counting_filesystem):
     import duckdb
 
-    filesystem, handler = _counting(s3)
+    filesystem, opened = counting_filesystem(s3)
     dataset = ds.dataset(f"{s3.bucket}/manifests", filesystem=filesystem, format="parquet", partitioning="hive")
-    handler.opened.clear()
+    opened.clear()
     rows = duckdb.sql(
         "SELECT decision, count(*) AS n FROM dataset WHERE run_date = '2026-11-24' AND kept GROUP BY decision ORDER BY decision"
     ).fetchall()
     assert rows == [("human_review", 3), ("publish_labeled_preview", 1), ("reject", 1)]
-    assert _night_files(handler) == {"2026-11-24"}
+    assert _nights(opened) == {"2026-11-24"}
 
 
-def test_the_projects_dataset_reads_the_newest_footers_then_scans_only_the_night_asked_for(s3, nights_bucket):
+def test_the_projects_dataset_reads_the_newest_footers_then_scans_only_the_night_asked_for(s3, nights_bucket, counting_filesystem):
     import duckdb
 
-    filesystem, handler = _counting(s3)
+    filesystem, opened = counting_filesystem(s3)
     dataset = manifest_dataset(filesystem, f"{s3.bucket}/manifests")
     # Building it reads the newest files' footers (all three here), to keep columns newer writers add.
-    assert _night_files(handler) == set(NIGHTS)
-    handler.opened.clear()
+    assert _nights(opened) == set(NIGHTS)
+    opened.clear()
     connection = duckdb.connect()
     connection.register("manifests", dataset)
     [(count,)] = connection.sql("SELECT count(*) FROM manifests WHERE run_date = DATE '2026-11-26'").fetchall()
-    assert count == 6 and _night_files(handler) == {"2026-11-26"}
+    assert count == 6 and _nights(opened) == {"2026-11-26"}

@@ -7,13 +7,12 @@ from collections import Counter
 
 import pyarrow as pa
 import pytest
-from pyarrow import fs
 
 from provenance.query import EXAMPLES, QueryError, query, query_at
 from review.ingest import ingest_decisions
 from storage.keys import quarantine_key
 from storage.manifest import write_quarantine
-from storage.settings import arrow_filesystem, boto3_client
+from storage.settings import boto3_client
 
 NOW = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.timezone.utc)
 
@@ -94,44 +93,13 @@ def test_review_log_is_a_table_with_its_partition(s3, reviewed):
     assert rows.column("decided_date").to_pylist() == [NOW.date()] * 2
 
 
-class CountingHandler(fs.FileSystemHandler):
-    """Delegates to a real filesystem and counts the files opened for reading, by path."""
-
-    def __init__(self, inner: fs.FileSystem) -> None:
-        self.inner = inner
-        self.opened: Counter[str] = Counter()
-
-    def get_type_name(self): return "counting"
-    def normalize_path(self, path): return self.inner.normalize_path(path)
-    def get_file_info(self, paths): return self.inner.get_file_info(paths)
-    def get_file_info_selector(self, selector): return self.inner.get_file_info(selector)
-    def create_dir(self, path, recursive): raise NotImplementedError("read-only test wrapper")
-    def delete_dir(self, path): raise NotImplementedError("read-only test wrapper")
-    def delete_dir_contents(self, path, missing_dir_ok=False): raise NotImplementedError("read-only test wrapper")
-    def delete_root_dir_contents(self): raise NotImplementedError("read-only test wrapper")
-    def delete_file(self, path): raise NotImplementedError("read-only test wrapper")
-    def move(self, src, dest): raise NotImplementedError("read-only test wrapper")
-    def copy_file(self, src, dest): raise NotImplementedError("read-only test wrapper")
-    def open_output_stream(self, path, metadata): raise NotImplementedError("read-only test wrapper")
-    def open_append_stream(self, path, metadata): raise NotImplementedError("read-only test wrapper")
-    def equals(self, other): return self is other
-
-    def open_input_stream(self, path):
-        self.opened[path] += 1
-        return self.inner.open_input_stream(path)
-
-    def open_input_file(self, path):
-        self.opened[path] += 1
-        return self.inner.open_input_file(path)
-
-
-def test_a_one_night_question_scans_only_that_nights_manifest(s3, reviewed):
-    handler = CountingHandler(arrow_filesystem(s3))
-    table = query_at(fs.PyFileSystem(handler), s3.bucket,
+def test_a_one_night_question_scans_only_that_nights_manifest(s3, reviewed, counting_filesystem):
+    filesystem, opened = counting_filesystem(s3)
+    table = query_at(filesystem, s3.bucket,
                      "SELECT status, count(*) AS n FROM asset_status WHERE run_date = DATE '2026-11-25' GROUP BY status")
     assert dict(zip(table.column("status").to_pylist(), table.column("n").to_pylist())) == {
         "dropped": 1, "pending": 3, "published": 1, "rejected": 1}
-    manifests = {path.split("run_date=")[1].split("/")[0]: n for path, n in handler.opened.items() if "/manifests/" in path}
+    manifests = {path.split("run_date=")[1].split("/")[0]: n for path, n in opened.items() if "/manifests/" in path}
     # The newest footers (all three here) are read once for the schema; only the night asked for is scanned.
     assert manifests["2026-11-24"] == 1 and manifests["2026-11-26"] == 1
     assert manifests["2026-11-25"] >= 2
