@@ -10,8 +10,7 @@ from pydantic import BaseModel, Field
 from flows.flat_parameters import flat_parameters
 from flows.resources import report_link_seconds, s3_settings
 from review.ingest import IngestResult, batch_verdict
-from tasks.report_tasks import rerender_reports_task
-from tasks.review_tasks import ingest_decisions_task, pending_reviews_task, read_decisions_task
+from tasks.review_tasks import ingest_decisions_task, pending_reviews_task, read_decisions_task, rerender_reports_task
 
 UI_SOURCE = "prefect-ui"
 PAUSE_POLL_S = 3  # how often the paused run checks for the submitted form

@@ -43,6 +43,11 @@ def presigned_link(s3: S3Settings, key: str, expires_in_s: int = DEFAULT_LINK_SE
     return client.generate_presigned_url("get_object", Params={"Bucket": s3.bucket, "Key": key}, ExpiresIn=expires_in_s)
 
 
+def lifetime_text(seconds: int) -> str:
+    """A link lifetime as people read it: '24 h', '15 min'."""
+    return f"{seconds // 3600} h" if seconds >= 3600 else f"{max(1, seconds // 60)} min"
+
+
 def fetch_images(s3: S3Settings, rows: Sequence[Mapping], asset_ids: set[str], threads: int = 8) -> dict[str, bytes]:
     """The stored bytes of the chosen assets, by asset id (GETs on a small thread pool)."""
     client = boto3_client(s3)

@@ -14,8 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from reports.backfill import backfill_markdown, backfill_rows
 from reports.progress import RunProgress
-from reports.publish import DEFAULT_LINK_SECONDS, publish_contact_sheet
-from reports.rerender import rerender_contact_sheets
+from reports.publish import DEFAULT_LINK_SECONDS, lifetime_text, publish_contact_sheet
 from reports.run_rows import manifest_decision_counts, manifest_rows_and_categories
 from reports.tables import decision_counts, rule_counts, score_summary
 from storage.settings import S3Settings
@@ -28,7 +27,6 @@ KEY_SUMMARY = "run-summary"
 KEY_PROGRESS = "run-progress"
 KEY_BACKFILL_DATES = "backfill-dates"
 KEY_BACKFILL_SUMMARY = "backfill-summary"
-KEY_REVIEWED_REPORT = "reviewed-contact-sheet"
 
 
 def start_progress(total_images: int, bar=None) -> RunProgress:
@@ -65,14 +63,14 @@ def publish_run_report_task(
                           description=f"Images by decision and category, run {run_id}")
     create_table_artifact(score_summary(rows), key=KEY_SCORES, description=f"Score summaries, run {run_id}")
     create_link_artifact(
-        report.link, link_text=f"contact sheet of {run_id} (link expires in {_lifetime(report.expires_in_s)})",
+        report.link, link_text=f"contact sheet of {run_id} (link expires in {lifetime_text(report.expires_in_s)})",
         key=KEY_REPORT_LINK, description=f"{report.uri}; a fresh link: `catalog-concepts ops report-link {run_date} {run_id}`",
     )
     rules = "\n".join(f"| {r['rule_id']} | {r['images']} |" for r in rule_counts(rows)) or "| (none) | 0 |"
     create_markdown_artifact(
         f"# Run {run_id}\n\n"
         f"- images: **{len(rows)}**\n- manifest: `{manifest_uri}`\n- contact sheet: `{report.uri}` "
-        f"([open, expires in {_lifetime(report.expires_in_s)}]({report.link}))\n\n"
+        f"([open, expires in {lifetime_text(report.expires_in_s)}]({report.link}))\n\n"
         f"| rule | images |\n|---|---|\n{rules}\n",
         key=KEY_SUMMARY, description=f"Run {run_id} summary",
     )
@@ -88,20 +86,6 @@ def report_from_manifest_task(s3: S3Settings, manifest_uri: str, link_seconds: i
     first = rows[0]
     return publish_run_report_task.fn(s3, first["run_date"].isoformat(), first["run_id"], rows, category_by_sku, manifest_uri,
                                       link_seconds=link_seconds)
-
-
-@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, timeout_seconds=900)
-def rerender_reports_task(s3: S3Settings, runs: list[tuple[str, str]], link_seconds: int = DEFAULT_LINK_SECONDS) -> list[dict]:
-    """Re-render the contact sheets of the (run_date, run_id) runs a review touched, with their review status."""
-    reports = rerender_contact_sheets(s3, runs, expires_in_s=link_seconds)
-    for report in reports:
-        create_link_artifact(report.link, link_text=f"{report.uri} after review (link expires in {_lifetime(report.expires_in_s)})",
-                             key=KEY_REVIEWED_REPORT, description="Contact sheet re-rendered with review status")
-    return [{"report_uri": r.uri, "report_link": r.link} for r in reports]
-
-
-def _lifetime(seconds: int) -> str:
-    return f"{seconds // 3600} h" if seconds >= 3600 else f"{max(1, seconds // 60)} min"
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, timeout_seconds=300)
