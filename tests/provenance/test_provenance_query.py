@@ -10,8 +10,10 @@ import pytest
 
 from provenance.query import EXAMPLES, QueryError, query, query_at
 from review.ingest import ingest_decisions
+from review.log import read_review_log
+from review.queue import awaiting_review, decided_index, manifest_index
 from storage.keys import quarantine_key
-from storage.manifest import write_quarantine
+from storage.manifest import read_manifests, write_quarantine
 from storage.settings import boto3_client
 
 NOW = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.timezone.utc)
@@ -127,3 +129,10 @@ def test_a_bad_column_names_duckdbs_reason_and_every_table_with_its_columns(s3, 
 def test_empty_bucket_answers_with_no_rows(s3):
     for name, sql in EXAMPLES.items():
         assert query(s3, sql).num_rows == 0, name
+
+
+def test_the_sql_backlog_is_the_review_queue(s3, reviewed):
+    # The issue this answers: review_backlog said 6 pending while the queue said 4.
+    queue = awaiting_review(manifest_index(read_manifests(s3)), decided_index(read_review_log(s3)))
+    pending = query(s3, "SELECT asset_id FROM asset_status WHERE status = 'pending'").column("asset_id").to_pylist()
+    assert sorted(pending) == sorted(row["asset_id"] for row in queue) and len(pending) == 7
