@@ -3,7 +3,8 @@
 Plain JavaScript with no network access, so the page stays one self-contained file behind a
 presigned link. The CSV has exactly the columns review.decisions reads (asset_id, decision,
 reviewer, note), one row per ticked image in page order; the download stays disabled until a
-reviewer name is typed, because the review flow refuses rows without one.
+reviewer name is typed, because the review flow refuses rows without one. It also fills each
+card's 2x view from its thumbnail.
 """
 
 REVIEW_SCRIPT = r"""
@@ -20,6 +21,9 @@ REVIEW_SCRIPT = r"""
   var hint = document.getElementById("panel-hint");
 
   function boxes(selector) { return Array.prototype.slice.call(document.querySelectorAll(selector)); }
+
+  // Each 2x view shows its card's thumbnail: the bytes travel once in the page.
+  boxes("img.thumb2x").forEach(function (view) { view.src = view.parentNode.querySelector("img.thumb").src; });
 
   function cell(value) {
     // RFC 4180: quote a cell holding a comma, quote or line break; double its quotes.

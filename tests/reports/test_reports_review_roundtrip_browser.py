@@ -197,3 +197,54 @@ def test_ticked_boxes_become_a_decisions_file_that_promotes_the_images(harness, 
         assert not browser.evaluate(f"!!document.querySelector(\".decide-box[data-asset-id='{asset}']\")")
     left = len(waiting) - len(expected)
     assert browser.evaluate("document.getElementById('totals').innerText").endswith(f"{left} awaiting review, {len(expected)} reviewed")
+
+
+def _sheet_rows() -> list[dict]:
+    """Three waiting images (two in rule group R-A), one published: hand-made manifest rows."""
+    def row(sku, decision, rules):
+        return {"asset_id": f"{sku.lower():0<32}", "sku": sku, "variant": 0, "decision": decision, "rule_ids": rules,
+                "decision_reasons": [f"{r} fired" for r in rules], "scores": {"alignment": 0.7}, "kept": True,
+                "review_status": "pending" if decision == "human_review" else "not_required", "category": "mug",
+                "prompt": f"a mug {sku}"}
+    return [row("a1", "human_review", ["R-A"]), row("a2", "human_review", ["R-A"]), row("b1", "human_review", ["R-B"]),
+            row("c1", "publish_labeled_preview", [])]
+
+
+def test_the_page_builds_the_csv_the_reviewer_means(browser, tmp_path):
+    """The page's script on its own (opened from a file): one verdict per image, group boxes, quoting, clear."""
+    import numpy as np
+    from PIL import Image
+
+    from reports.contact_sheet import contact_sheet_html
+    from review.decisions import parse_decisions
+
+    rows = _sheet_rows()
+    png = io.BytesIO()
+    Image.fromarray(np.full((64, 64, 3), 90, dtype=np.uint8)).save(png, format="PNG")  # (H, W, 3)
+    page = tmp_path / "sheet.html"
+    page.write_text(contact_sheet_html("run", rows, {r["asset_id"]: png.getvalue() for r in rows}, {}, run_id="run-x"))
+    browser.open(page.as_uri())
+    a1, a2, b1 = (r["asset_id"] for r in rows[:3])
+    box = ".decide-box[data-asset-id='{}'][data-verdict='{}']".format
+    group = ".group-box[data-group='human_review|R-A'][data-verdict='{}']".format
+    csv_now = "document.getElementById('decisions-csv').value"
+    # The 2x views show the thumbnail's pixels, filled in by the script.
+    assert browser.evaluate("[...document.querySelectorAll('img.thumb2x')].every(i => i.complete && i.naturalWidth === 64)")
+
+    browser.type_into("#reviewer", "Bo")
+    browser.type_into("#note", 'checked, "fine"')
+    browser.click(box(b1, "approve"))
+    browser.click(box(b1, "reject"))  # the later tick wins: one verdict per image
+    assert browser.evaluate(f"document.querySelector({json.dumps(box(b1, 'approve'))}).checked") is False
+    browser.click(group("approve"))
+    browser.click(box(a2, "approve"))  # untick one member: the group box is half-ticked
+    assert browser.evaluate(f"document.querySelector({json.dumps(group('approve'))}).indeterminate") is True
+    decided = parse_decisions(browser.evaluate(csv_now).encode(), "csv")
+    assert decided == [
+        {"asset_id": a1, "decision": "approve", "reviewer": "Bo", "note": 'checked, "fine"'},
+        {"asset_id": b1, "decision": "reject", "reviewer": "Bo", "note": 'checked, "fine"'},
+    ]
+    assert browser.evaluate("document.getElementById('decision-count').innerText") == "2 decisions"
+    browser.click("#clear-decisions")
+    assert browser.evaluate(csv_now) == "asset_id,decision,reviewer,note\n"
+    assert browser.evaluate("document.getElementById('download-csv').disabled") is True
