@@ -17,7 +17,7 @@ import struct
 from collections.abc import Mapping, Sequence
 
 from reports.review_script import REVIEW_SCRIPT
-from reports.tables import DECISION_ORDER, category_of, decision_counts, rule_counts, score_summary, scores_of
+from reports.tables import category_of, decision_counts, rule_counts, score_summary, scores_of
 
 DEFAULT_MAX_THUMBNAILS = 1000
 AWAITING = "human_review"
@@ -123,7 +123,7 @@ def _awaiting(row: Mapping, verdicts: Mapping[str, Mapping]) -> bool:
 
 def _sections_in(rows: Sequence[Mapping]) -> list[str]:
     present = {section_of(r) for r in rows}
-    return [s for s in SECTION_ORDER if s in present] + sorted(present - set(SECTION_ORDER) - set(DECISION_ORDER))
+    return [s for s in SECTION_ORDER if s in present] + sorted(present - set(SECTION_ORDER))
 
 
 def _review_panel(run_id: str, waiting: int) -> str:
@@ -148,6 +148,7 @@ def _group(section: str, group: str, rows: Sequence[Mapping], images: Mapping[st
     esc = html.escape
     group_id = f"{section}|{group}"
     actionable = sum(1 for r in rows if _awaiting(r, verdicts) and r["asset_id"] in images)
+    unseen = sum(1 for r in rows if _awaiting(r, verdicts) and r["asset_id"] not in images)
     boxes = ""
     if actionable:
         boxes = "".join(
@@ -155,6 +156,10 @@ def _group(section: str, group: str, rows: Sequence[Mapping], images: Mapping[st
             f"{verdict} all {actionable} of {esc(group)} in this run</label>"
             for verdict in ("approve", "reject")
         )
+    if unseen:
+        # Past the thumbnail cap a page cannot show them; the shell decides a whole rule group of a run.
+        boxes += (f" <small>{unseen} more waiting without a picture here: "
+                  "<code>catalog-concepts ops review-queue --run RUN --rule RULE</code></small>")
     head = f"<h4>{esc(group)} ({len(rows)}){boxes}</h4>"
     cards = "".join(_card(r, images.get(r["asset_id"]), category_by_sku, verdicts, group_id) for r in rows)
     return f"<div class='group' data-group='{esc(group_id)}'>{head}{cards}</div>"

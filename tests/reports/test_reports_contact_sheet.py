@@ -111,3 +111,12 @@ def test_the_page_is_self_contained():
     assert not re.search(r"(src|href)=['\"](https?:)?//", page)
     assert "fetch(" not in page and "XMLHttpRequest" not in page
     assert "data-run-id='run-1'" in page and "decisions-\" + panel.dataset.runId + \".csv" in page
+
+
+def test_waiting_images_past_the_thumbnail_cap_are_listed_and_pointed_to_the_shell():
+    shown = {ROWS[0]["asset_id"]: IMAGES[ROWS[0]["asset_id"]]}
+    page = contact_sheet_html("run", ROWS, shown, {}, run_id="run-1")
+    assert "approve all 1 of DMG-001 in this run" in page
+    assert "1 more waiting without a picture here" in page  # S2 of DMG-001
+    assert f"<code>{ROWS[1]['asset_id']}</code> S2 v0 not shown" in page
+    assert set(re.findall(r"class='decide-box' data-asset-id='([^']+)'", page)) == {ROWS[0]["asset_id"]}
