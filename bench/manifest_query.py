@@ -1,14 +1,17 @@
 """`provenance query` at a year of nightly manifests: latency and peak memory of three queries.
 
-    nice -n 10 .venv/bin/python bench/manifest_query.py [--nights 365] [--rows 20000] [--dir DIR]
+    nice -n 10 .venv/bin/python bench/manifest_query.py [--nights 365] [--rows 20000] [--dir DIR] [--s3]
 
 Writes a synthetic year (one v2 manifest per night, `--rows` rows each, the pinned schema with
 realistic strings: 32/64-hex ids, prompts, 14 scores, policy inputs JSON) into a local folder with
 the bucket's layout (`DIR/manifests/run_date=YYYY-MM-DD/<run_id>.parquet`), unless DIR already
 holds it. Then each query runs in a fresh process through `provenance.query.query_at` over
-pyarrow's local filesystem, the same code path `provenance query` takes over S3. Prints, per query:
+pyarrow's local filesystem, the same code path `provenance query` takes over S3; with `--s3` the
+year is uploaded to an embedded SeaweedFS on loopback (data in DIR-seaweedfs) and queried there
+through pyarrow's S3 filesystem, as `provenance query` does. Prints, per query:
 files and rows scanned, the compressed bytes of the column chunks it reads, the first run's and the
-median of three runs' latency, and peak RSS above the process's baseline after imports.
+median of three runs' latency, peak RSS above the process's baseline after imports, and the peak of
+Arrow's memory pool (the scan's buffers: what streaming keeps bounded).
 """
 
 from __future__ import annotations
@@ -150,7 +153,7 @@ def generate(root: Path, nights: int, rows: int) -> float:
     return time.perf_counter() - started
 
 
-def run_one(root: Path, sql: str) -> dict:
+def run_one(root: Path | str, sql: str) -> dict:
     """In this (fresh) process: run sql 3 times; latency, peak RSS above baseline, what was scanned."""
     # Imported before the baseline, as the CLI has them loaded before it queries (pyarrow.dataset
     # alone pulls in pandas: ~0.7 s and ~50 MiB that belong to start-up, not to the query).
@@ -160,8 +163,14 @@ def run_one(root: Path, sql: str) -> dict:
 
     from provenance.query import query_at
     from storage.manifest import manifest_dataset
+    from storage.settings import S3Settings, arrow_filesystem
 
-    filesystem = fs.LocalFileSystem()
+    if os.environ.get("BENCH_S3_ENDPOINT"):
+        settings = S3Settings(endpoint_url=os.environ["BENCH_S3_ENDPOINT"], bucket=os.environ["BENCH_S3_BUCKET"],
+                              access_key=os.environ["BENCH_S3_ACCESS_KEY"], secret_key=os.environ["BENCH_S3_SECRET_KEY"])
+        filesystem, root = arrow_filesystem(settings), settings.bucket
+    else:
+        filesystem = fs.LocalFileSystem()
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds = []
     for _ in range(3):
@@ -169,8 +178,11 @@ def run_one(root: Path, sql: str) -> dict:
         result = query_at(filesystem, str(root), sql)
         seconds.append(time.perf_counter() - started)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    import pyarrow as pa
+
+    arrow_peak = pa.default_memory_pool().max_memory()  # what the scan's Arrow buffers ever held at once
     # What the scan touched: the fragments left after the run_date filter, the columns the SQL names.
-    dataset = manifest_dataset(filesystem, str(root / "manifests"))
+    dataset = manifest_dataset(filesystem, f"{root}/manifests")
     where = sql.split("FROM manifests WHERE ", 1)[1].split(" GROUP BY")[0] if "FROM manifests WHERE " in sql else None
     filter_ = _arrow_filter(where) if where else None
     fragments = list(dataset.get_fragments(filter=filter_)) if "FROM manifests" in sql else []
@@ -186,6 +198,7 @@ def run_one(root: Path, sql: str) -> dict:
                     column_bytes += chunk.total_compressed_size
     rows = sum(f.metadata.num_rows for f in fragments)
     return {"first_s": seconds[0], "median_s": statistics.median(seconds), "peak_rss_mb": (peak - baseline) / 1024,
+            "arrow_peak_mb": arrow_peak / 2**20,
             "files": len(fragments), "rows": rows, "columns": columns, "column_mb": column_bytes / 2**20,
             "result_rows": result.num_rows}
 
@@ -210,12 +223,48 @@ def _arrow_filter(where: str):
     return field == pa.scalar(dates[0], pa.date32())
 
 
+def upload(root: Path, settings) -> float:
+    """Copy the local year's manifests into the bucket unless they are all there; seconds spent."""
+    from pyarrow import fs
+
+    from storage.settings import arrow_filesystem
+
+    s3 = arrow_filesystem(settings)
+    local = sorted(p.relative_to(root).as_posix() for p in (root / "manifests").rglob("*.parquet"))
+    stored = {i.path.removeprefix(f"{settings.bucket}/") for i in s3.get_file_info(
+        fs.FileSelector(f"{settings.bucket}/manifests", recursive=True, allow_not_found=True)) if i.type == fs.FileType.File}
+    started = time.perf_counter()
+    for key in local:
+        if key not in stored:
+            fs.copy_files(str(root / key), f"{settings.bucket}/{key}", source_filesystem=fs.LocalFileSystem(),
+                          destination_filesystem=s3)
+    return time.perf_counter() - started
+
+
+def report(args, env: dict[str, str]) -> None:
+    """One child process per query; print the table."""
+    load = os.getloadavg()[0]
+    print(f"# load {load:.1f}, {os.cpu_count()} CPUs; {'embedded S3 (loopback)' if env else 'local folder'}\n")
+    print("| query | files scanned | rows scanned | columns read | their compressed MiB | first run s | median of 3 s "
+          "| peak RSS above baseline MiB | Arrow pool peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, sql in queries(args.nights).items():
+        child = subprocess.run([sys.executable, __file__, "--dir", str(args.dir), "--run-one", sql],
+                               check=True, capture_output=True, text=True, env={**os.environ, **env})
+        r = json.loads(child.stdout.strip().splitlines()[-1])
+        print(f"| {name} | {r['files']} | {r['rows']:,} | {', '.join(r['columns'])} | {r['column_mb']:.1f} | "
+              f"{r['first_s']:.2f} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['arrow_peak_mb']:.0f} |")
+    for name, sql in queries(args.nights).items():
+        print(f"\n{name}: {sql}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=365)
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/concepts-bench-manifests"),
                         help="folder for the synthetic year (kept: a second run reuses it)")
+    parser.add_argument("--s3", action="store_true", help="query the year uploaded to an embedded SeaweedFS")
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_one:
@@ -224,19 +273,19 @@ def main() -> None:
 
     written = generate(args.dir, args.nights, args.rows)
     size = sum(p.stat().st_size for p in (args.dir / "manifests").rglob("*.parquet"))
-    load = os.getloadavg()[0]
     print(f"# {args.nights} nights x {args.rows} rows in {args.dir} ({size / 2**20:.0f} MiB; "
-          f"written in {written:.0f} s{' (reused)' if not written else ''}); load {load:.1f}, {os.cpu_count()} CPUs\n")
-    print("| query | files scanned | rows scanned | columns read | their compressed MiB | first run s | median of 3 s | peak RSS above baseline MiB |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, sql in queries(args.nights).items():
-        child = subprocess.run([sys.executable, __file__, "--dir", str(args.dir), "--run-one", sql],
-                               check=True, capture_output=True, text=True)
-        r = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"| {name} | {r['files']} | {r['rows']:,} | {', '.join(r['columns'])} | {r['column_mb']:.1f} | "
-              f"{r['first_s']:.2f} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} |")
-    for name, sql in queries(args.nights).items():
-        print(f"\n{name}: {sql}")
+          f"written in {written:.0f} s{' (reused)' if not written else ''})")
+    if not args.s3:
+        report(args, env={})
+        return
+    from storage.local_s3 import ensure_bucket, local_s3, local_s3_settings
+
+    with local_s3(args.dir.parent / f"{args.dir.name}-seaweedfs") as server:
+        settings = local_s3_settings(server, "bench")
+        ensure_bucket(settings)
+        print(f"# embedded S3 at {settings.endpoint_url}, bucket {settings.bucket}; uploaded in {upload(args.dir, settings):.0f} s")
+        report(args, env={"BENCH_S3_ENDPOINT": settings.endpoint_url, "BENCH_S3_BUCKET": settings.bucket,
+                          "BENCH_S3_ACCESS_KEY": settings.access_key, "BENCH_S3_SECRET_KEY": settings.secret_key})
 
 
 if __name__ == "__main__":

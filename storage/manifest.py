@@ -15,6 +15,7 @@ v1 and v2 files alike; `migrate_v1_manifest` rewrites a v1 file as v2.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import numbers
@@ -34,6 +35,7 @@ PARTITION_COLUMN = "run_date"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 _PARQUET_COMPRESSION = "zstd"
 _FOOTER_THREADS = 4
+_FRAGMENT_READAHEAD = 16  # manifests a scan opens ahead (pyarrow's default is 4)
 _SCHEMA_FILES = 8  # newest manifests whose footers extend the pinned schema (a week of nightlies and one)
 
 FIELD_DOCS: dict[str, str] = {
@@ -270,7 +272,26 @@ def manifest_dataset(filesystem, base: str):
     newest = files[-_SCHEMA_FILES:]
     with ThreadPoolExecutor(max_workers=_FOOTER_THREADS) as pool:  # footers are small, round trips are not
         schema = _unified_schema(pool.map(footer_schema, newest))
-    return ds.FileSystemDataset([fragment(info) for info in files], schema, parquet, filesystem)
+    return _readahead_dataset_class()([fragment(info) for info in files], schema, parquet, filesystem)
+
+
+@functools.cache
+def _readahead_dataset_class():
+    """FileSystemDataset whose scans open more files ahead than pyarrow's default of 4.
+
+    Over S3 a manifest costs round trips (footer, then column chunks) far more than decoding, so a
+    full-year scan waits on the network with 4 files in flight: 12.4 s with 4, 8.8 s with 16 over the
+    embedded S3 at load 10 on the 2-core box. DuckDB calls `scanner(columns=, filter=)` on the dataset's
+    own class, so the default is set there. Built on first use: pyarrow.dataset imports pandas (~0.7 s).
+    """
+    import pyarrow.dataset as ds
+
+    class ManifestDataset(ds.FileSystemDataset):
+        def scanner(self, *args, **kwargs):
+            kwargs.setdefault("fragment_readahead", _FRAGMENT_READAHEAD)
+            return super().scanner(*args, **kwargs)
+
+    return ManifestDataset
 
 
 def read_manifest_file(body: bytes, key: str, columns: Sequence[str] | None = None) -> pa.Table:
