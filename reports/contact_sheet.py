@@ -65,11 +65,17 @@ def rule_group(row: Mapping) -> str:
     return " + ".join(row.get("rule_ids") or ()) or NO_RULE
 
 
-def thumbnail_order(rows: Sequence[Mapping], max_thumbnails: int) -> set[str]:
-    """Asset ids that get an inline picture: awaiting review first, then rejected, published, dropped; capped."""
+def thumbnail_order(rows: Sequence[Mapping], max_thumbnails: int, verdicts: Mapping[str, Mapping] | None = None) -> set[str]:
+    """Asset ids that get an inline picture: still awaiting review first, then reviewed, rejected, published, dropped; capped."""
     rank = {section: i for i, section in enumerate(SECTION_ORDER)}
-    ranked = sorted(rows, key=lambda r: (rank.get(section_of(r), len(rank)), r["sku"], r["variant"]))
-    return {row["asset_id"] for row in ranked[: max(0, max_thumbnails)]}
+    decided = verdicts or {}
+
+    def order(row: Mapping) -> tuple:
+        # A re-rendered sheet spends its pictures on what is left to decide.
+        waiting = section_of(row) == AWAITING and row["asset_id"] not in decided
+        return (not waiting, rank.get(section_of(row), len(rank)), row["sku"], row["variant"])
+
+    return {row["asset_id"] for row in sorted(rows, key=order)[: max(0, max_thumbnails)]}
 
 
 def contact_sheet_html(

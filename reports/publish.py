@@ -83,7 +83,7 @@ def publish_contact_sheet(
     per asset id, for a sheet re-rendered after a review.
     """
     key = report_key(run_date, run_id)
-    shown = thumbnail_order(rows, max_thumbnails)
+    shown = thumbnail_order(rows, max_thumbnails, verdicts)
     at_hand = {asset: body for asset, body in (images or {}).items() if asset in shown}
     images = {**at_hand, **fetch_images(s3, rows, shown - set(at_hand))}
     links = {"manifest": manifest_uri} if manifest_uri else {}

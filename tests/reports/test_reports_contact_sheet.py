@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from reports.contact_sheet import contact_sheet_html, rule_group, section_of
+from reports.contact_sheet import contact_sheet_html, rule_group, section_of, thumbnail_order
 from reports.rerender import latest_verdicts
 
 
@@ -120,3 +120,10 @@ def test_waiting_images_past_the_thumbnail_cap_are_listed_and_pointed_to_the_she
     assert "1 more waiting without a picture here" in page  # S2 of DMG-001
     assert f"<code>{ROWS[1]['asset_id']}</code> S2 v0 not shown" in page
     assert set(re.findall(r"class='decide-box' data-asset-id='([^']+)'", page)) == {ROWS[0]["asset_id"]}
+
+
+def test_a_re_rendered_sheet_spends_its_pictures_on_what_is_left_to_decide():
+    decided = {ROWS[0]["asset_id"]: {"decision": "approve"}, ROWS[1]["asset_id"]: {"decision": "reject"}}
+    assert thumbnail_order(ROWS, 1) == {ROWS[0]["asset_id"]}
+    assert thumbnail_order(ROWS, 1, decided) == {ROWS[2]["asset_id"]}
+    assert thumbnail_order(ROWS, 3, decided) == {r["asset_id"] for r in ROWS[:3]}
