@@ -146,14 +146,22 @@ def recorded_threads(device_name: str) -> int | None:
 
 def find_row(settings: S3Settings, asset_id: str) -> dict:
     """The one committed manifest row of asset_id, or a LookupError."""
-    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
 
-    from storage.manifest import read_manifests
+    from storage.manifest import manifest_dataset
+    from storage.settings import arrow_filesystem
 
     if not isinstance(asset_id, str) or not asset_id:
         raise ValueError(f"asset_id must be a non-empty string, got {asset_id!r}")
-    table = read_manifests(settings)
-    rows = table.filter(pc.equal(table["asset_id"], asset_id)).to_pylist()
+    dataset = manifest_dataset(arrow_filesystem(settings), f"{settings.bucket}/manifests")
+    # Two passes, never the whole bucket in memory: which files hold the asset (its id column
+    # only), then every column of those files' matching rows.
+    wanted = ds.field("asset_id") == asset_id
+    paths = set(dataset.to_table(columns=["__filename"], filter=wanted).column("__filename").to_pylist())
+    rows = [
+        row for fragment in dataset.get_fragments() if fragment.path in paths
+        for row in fragment.to_table(schema=dataset.schema, filter=wanted).to_pylist()
+    ]
     if len(rows) != 1:
         raise LookupError(
             f"asset {asset_id!r}: expected one row in the committed manifests of s3://{settings.bucket}, found {len(rows)}"
