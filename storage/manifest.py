@@ -324,7 +324,12 @@ def migrate_v1_manifest(body: bytes, key: str) -> bytes | None:
     stored = set(table.column(PARTITION_COLUMN).to_pylist())
     if stored - {run_date}:
         raise ValueError(f"manifest {key} stores run_date {sorted(stored)} but its key says {run_date}; fix the file by hand")
-    return _parquet_bytes(table)
+    # Explicitly, not through _parquet_bytes: a file from before the added columns is not a full manifest table.
+    table = table.drop_columns([PARTITION_COLUMN])
+    metadata = {**(table.schema.metadata or {}), b"manifest_schema": MANIFEST_SCHEMA_VERSION.encode()}
+    sink = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata(metadata), sink, compression=_PARQUET_COMPRESSION)
+    return sink.getvalue()
 
 
 def _run_date_of(path: str) -> dt.date:

@@ -267,6 +267,18 @@ def test_read_keeps_an_extra_nullable_column_of_a_newer_file(s3: S3Settings) -> 
     assert values[asset_id("run-b", "SKU-0", 0)] == 0.5
 
 
+def test_an_old_file_with_a_clashing_type_fails_the_scan_that_reaches_it(s3: S3Settings) -> None:
+    # Only the newest footers extend the schema; an older file that does not fit still fails loudly.
+    bad = run_table("run-bad", n=1)
+    bad = bad.set_column(bad.schema.get_field_index("steps"), "steps", pa.array(["twenty"]))
+    _put_parquet(s3, manifest_key("2026-01-01", "run-bad"), bad.drop_columns(["run_date"]))
+    for day in range(2, 11):
+        commit_manifest(boto3_client(s3), s3.bucket, manifest_key(f"2026-01-{day:02d}", f"run-{day}"),
+                        run_table(f"run-{day}", n=1, run_date=dt.date(2026, 1, day)))
+    with pytest.raises(pa.ArrowInvalid, match="twenty"):
+        read_manifests(s3)
+
+
 def test_read_refuses_a_file_with_a_clashing_type(s3: S3Settings) -> None:
     bad = run_table("run-bad", n=1)
     bad = bad.set_column(bad.schema.get_field_index("steps"), "steps", pa.array(["twenty"]))
@@ -300,6 +312,11 @@ def test_v1_and_v2_files_read_alike_and_v1_migrates_to_the_v2_bytes(s3: S3Settin
     assert migrated is not None and "run_date" not in pq.read_schema(io.BytesIO(migrated)).names
     assert read_manifest_file(migrated, old_key).equals(old)
     assert migrate_v1_manifest(migrated, old_key) is None  # already v2
+    # A v1 file from before the added columns migrates too.
+    oldest = _v1_bytes(old.drop_columns(["category", "kept", "worker_pid"]))
+    migrated = migrate_v1_manifest(oldest, old_key)
+    assert migrated is not None and "run_date" not in pq.read_schema(io.BytesIO(migrated)).names
+    assert pq.read_schema(io.BytesIO(migrated)).metadata[b"manifest_schema"] == b"2"
     with pytest.raises(ValueError, match="stores run_date .* but its key says 2026-01-01"):
         migrate_v1_manifest(_v1_bytes(old), manifest_key("2026-01-01", "run-v1"))
 
