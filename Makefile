@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test clean-state
+.PHONY: setup demo test test-fast clean-state
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ demo: setup
 
 test: setup browser
 	$(BIN)/python -m pytest -q
+
+# The inner loop: pure tables and tiny-model CPU runs; no SeaweedFS, no Prefect server, no GPU.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not server and not gpu"
 
 clean-state:
 	-$(BIN)/catalog-concepts s3 stop

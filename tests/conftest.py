@@ -59,6 +59,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_prefect_home, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs the session's SeaweedFS `server`, so `make test-fast` can leave them out."""
+    for item in items:
+        if "local_s3_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_environment() -> dict[str, str]:
     """The offline/isolated variables every test runs under (PREFECT_HOME is a tmp dir)."""

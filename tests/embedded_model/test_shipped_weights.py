@@ -55,6 +55,7 @@ def test_generates_the_requested_colour_on_the_requested_scene(shipped):
     assert centre[1, 0] > 0.5 and centre[1, 1] > 0.4 and centre[1, 2] < 0.35  # yellow product
 
 
+@pytest.mark.slow  # 52 images of the shipped model
 def test_card_samples_grid_is_every_held_out_combination_twice(shipped):
     from embedded_model.dataset import HELD_OUT
     from embedded_model.evaluate import SamplerConfig

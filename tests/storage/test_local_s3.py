@@ -23,6 +23,9 @@ from storage.local_s3 import (
 )
 from storage.settings import S3Settings, boto3_client
 
+# Starts its own SeaweedFS processes: not part of `make test-fast`.
+pytestmark = pytest.mark.server
+
 
 def _alive(pid: int) -> bool:
     try:

@@ -46,6 +46,9 @@ from storage.local_s3 import (
 from storage.seaweed_security import JWT_SECTIONS, client_tls_files, ensure_security_config, jwt_key
 from storage.settings import S3Settings, boto3_client
 
+# Starts its own SeaweedFS processes: not part of `make test-fast`.
+pytestmark = pytest.mark.server
+
 ATTACKER_KEY = "attacker-known-signing-key"
 # What a careless or hostile user config would say; weed must never read any of it.
 HOSTILE_TOML = f"""

@@ -64,6 +64,7 @@ def test_the_read_task_uses_the_condition_and_keeps_its_retries():
     assert read_catalog_task.retries == 2
 
 
+@pytest.mark.server  # a real Prefect API
 def test_a_wrong_column_type_runs_once_under_real_prefect(tmp_path):
     path = tmp_path / "typed.parquet"
     table = make_sample_catalog(5)
