@@ -45,3 +45,33 @@ def test_the_plain_duckdb_example_counts_kept_and_dropped_apart(bucket):
     lamp_review = [line for line in out.splitlines() if "lamp" in line and "human_review" in line]
     cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lamp_review]
     assert [row[3:] for row in cells] == [["1", "1"], ["1", "1"]]
+
+
+def _analyst_commands() -> list[list[str]]:
+    """The `catalog-concepts provenance query` lines of the analysts' sh block, without --embedded-s3."""
+    import shlex
+
+    block = re.search(r"### For analysts:.*?```sh\n(.*?)```", README.read_text(), re.DOTALL)
+    assert block, "README.md lost its analysts' command block"
+    commands = []
+    for line in block.group(1).splitlines():
+        words = [w for w in shlex.split(re.sub(r"\s+#.*$", "", line)) if w != "--embedded-s3"]
+        assert words[0].endswith("catalog-concepts") and words[1:3] == ["provenance", "query"], line
+        commands.append(words[1:])  # the test's bucket comes from the environment instead
+    return commands
+
+
+def test_the_analysts_commands_do_what_the_readme_says(bucket):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from provenance.query import EXAMPLES
+
+    listed, by_status = _analyst_commands()
+    runner = CliRunner()
+    result = runner.invoke(app, listed)
+    assert result.exit_code == 0 and all(f"-- {name}" in result.output for name in EXAMPLES), result.output
+    result = runner.invoke(app, by_status)
+    assert result.exit_code == 0, result.output
+    counts = dict(line.split() for line in result.output.splitlines()[1:])
+    assert counts == {"pending": "9", "published": "3", "rejected": "3", "dropped": "3"}
