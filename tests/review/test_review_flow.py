@@ -6,7 +6,6 @@ import io
 import threading
 import time
 
-import prefect.context
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
@@ -28,12 +27,9 @@ def prefect_api(tmp_path_factory):
     server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
-            # Prefect's background workers (logs, events) read the process-global settings, not this
-            # context's; point those at the server too, as prefect_test_harness does.
-            with prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()):
-                yield server
-                # Inside the settings: the workers are keyed by API URL, outside it a new one would start.
-                drain_client_workers()
+            yield server
+            # Inside the settings: the workers are keyed by API URL, outside it a new one would start.
+            drain_client_workers()
     finally:
         stop_server(server)
 
