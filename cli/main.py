@@ -188,7 +188,8 @@ def run(
     with _prefect_for_flow_run("run", ctx):
         if embedded_s3:
             _use_embedded_s3(bucket)
-        chosen = {"run_date": run_date, "model": model, "scheduler": scheduler, "steps": steps, "guidance_scale": guidance, "policy": policy}
+        # "today" rather than nothing: the run's parameters in the UI then say which day was meant.
+        chosen = {"run_date": run_date or "today", "model": model, "scheduler": scheduler, "steps": steps, "guidance_scale": guidance, "policy": policy}
         _print_summary(_run(
             **{name: value for name, value in chosen.items() if value is not None},
             # A person at a terminal may run the shipped sample (the default of --catalog, as its help

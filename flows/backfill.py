@@ -4,7 +4,7 @@ import datetime as dt
 
 from prefect import flow, get_run_logger
 from prefect.utilities.urls import url_for
-from pydantic import Field, create_model, model_validator
+from pydantic import MISSING, Field, create_model, model_validator
 
 from flows.flat_parameters import flat_parameters
 from flows.nightly import nightly_campaign
@@ -34,8 +34,8 @@ BackfillParams = create_model(
     "BackfillParams",
     __doc__="What a backfill may choose: a date range, and the nightly's choices for every date of it.",
     __validators__={"check_range": model_validator(mode="after")(_check_range)},
-    start_date=(RunDay, Field(None, validate_default=True, title="First date", description="First run date, UTC, inclusive (empty: today, when the run starts)")),
-    end_date=(RunDay, Field(None, validate_default=True, title="Last date",
+    start_date=(RunDay, Field(MISSING, validate_default=True, title="First date", description="First run date, UTC, inclusive (empty: today, when the run starts)")),
+    end_date=(RunDay, Field(MISSING, validate_default=True, title="Last date",
                             description=f"Last run date, UTC, inclusive; at most {MAX_BACKFILL_DAYS} days (empty: today, when the run starts)")),
     **{name: (NightlyParams.model_fields[name].annotation, NightlyParams.model_fields[name]) for name in NIGHTLY_FIELDS},
 )

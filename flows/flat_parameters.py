@@ -9,7 +9,7 @@ from the keywords it is called with: the model stays the one place where the fie
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, Field
@@ -18,11 +18,10 @@ from pydantic.fields import FieldInfo
 R = TypeVar("R")
 
 
-def flat_signature(model: type[BaseModel], fields: Iterable[str] | None = None) -> inspect.Signature:
-    """Keyword-only parameters for the model's fields (all of them, or those named, in that order)."""
+def flat_signature(model: type[BaseModel]) -> inspect.Signature:
+    """Keyword-only parameters for the model's fields, in the model's order."""
     parameters = []
-    for name in fields if fields is not None else model.model_fields:
-        info = model.model_fields[name]
+    for name, info in model.model_fields.items():
         if info.default_factory is not None:
             # A factory's value is made when the model is built; in a signature it would be frozen
             # into the deployment's schema at deploy time.
@@ -37,9 +36,9 @@ def flat_signature(model: type[BaseModel], fields: Iterable[str] | None = None) 
     return inspect.Signature(parameters)
 
 
-def flat_parameters(model: type[BaseModel], fields: Iterable[str] | None = None) -> Callable[[Callable[[Any], R]], Callable[..., R]]:
+def flat_parameters(model: type[BaseModel]) -> Callable[[Callable[[Any], R]], Callable[..., R]]:
     """Decorate `fn(params: model)` into `fn(*, field=..., ...)`: the model's fields as flat keyword parameters."""
-    signature = flat_signature(model, fields)
+    signature = flat_signature(model)
     names = set(signature.parameters)
 
     def decorate(fn: Callable[[Any], R]) -> Callable[..., R]:
@@ -47,7 +46,8 @@ def flat_parameters(model: type[BaseModel], fields: Iterable[str] | None = None)
             unknown = sorted(set(chosen) - names)
             if unknown:
                 raise TypeError(f"{fn.__name__}() got unknown parameters {unknown}; allowed: {', '.join(signature.parameters)}")
-            # Prefect passes every parameter, defaults included, as the FieldInfo-free values it resolved.
+            # Prefect passes every parameter, the defaults too: a default it did not resolve is
+            # still the signature's Field, whose default the model gets.
             return fn(model(**{k: _value(v) for k, v in chosen.items()}))
 
         # Name, docstring and module of fn, but not __wrapped__: Prefect and inspect must see the
@@ -60,5 +60,5 @@ def flat_parameters(model: type[BaseModel], fields: Iterable[str] | None = None)
 
 
 def _value(value: Any) -> Any:
-    """A default left as the signature's Field (a direct call that omits it) is the Field's default."""
+    """A default left as the signature's Field is the Field's default; any other value is itself."""
     return value.default if isinstance(value, FieldInfo) else value

@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic import MISSING, AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from catalog.vocabulary import CATEGORIES
 from engine.schedulers import SCHEDULERS
@@ -33,8 +33,8 @@ def today() -> dt.date:
 
 
 def _blank_is_today(value: object) -> object:
-    # A form's cleared field arrives as "" or null, the CLI and the API may say "today".
-    return today() if value in (None, "", "today") else value
+    # Left out (MISSING), a cleared field ("" or null), or the word "today" from the CLI or the API.
+    return today() if value is MISSING or value in (None, "", "today") else value
 
 
 def _guidance(value: float) -> float:
@@ -44,8 +44,10 @@ def _guidance(value: float) -> float:
 
 
 # A date a form shows as a date picker that may stay empty: empty (or "today") is today, UTC, when the
-# parameters are validated, i.e. when the run starts. The schema says only "a date": no default date
-# is ever written into a deployment (fields of this type default to None with validate_default).
+# parameters are validated, i.e. when the run starts. Fields of this type default to MISSING (with
+# validate_default): their schema has no default at all, so no date is ever written into a
+# deployment, and the Prefect UI leaves an untouched date out of the run's parameters (a null
+# default would fail its own check, "None is not of type 'string'").
 RunDay = Annotated[dt.date, BeforeValidator(_blank_is_today), WithJsonSchema({"type": "string", "format": "date"})]
 ModelName = Annotated[str, BeforeValidator(lambda v: v or DEFAULT_MODEL),
                       AfterValidator(lambda v: check_choice("model", v, tuple(REGISTRY.models)))]
@@ -56,7 +58,7 @@ PolicyName = Annotated[str, BeforeValidator(lambda v: v or DEFAULT_POLICY),
 class NightlyParams(BaseModel):
     """Everything a nightly run or a backfill can choose; 0 or empty means "the model's or the system's default"."""
 
-    run_date: RunDay = Field(None, validate_default=True, title="Run date", description="Partition date of the run, UTC (empty: today, when the run starts)")
+    run_date: RunDay = Field(MISSING, validate_default=True, title="Run date", description="Partition date of the run, UTC (empty: today, when the run starts)")
     catalog_uri: str = Field("", title="Catalog", description="Catalog Parquet: s3:// URI or a path on the worker (empty: the shipped 58-row sample)")
     allow_sample_catalog: bool = Field(
         False, title="Allow the sample catalog",

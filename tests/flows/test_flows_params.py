@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import MISSING, ValidationError
 
 from flows.params import NightlyParams, derive_run_id, today
 from flows.registry import DEFAULT_MODEL, DEFAULT_POLICY
@@ -36,7 +36,7 @@ def test_choices_that_resolve_to_content_do_not_name_the_run():
     assert derive_run_id(NightlyParams(run_date="2026-10-01", steps=5), RESOLVED) != base
 
 
-@pytest.mark.parametrize("empty", [None, "", "today"])
+@pytest.mark.parametrize("empty", [MISSING, None, "", "today"])
 def test_an_empty_run_date_is_today_when_the_parameters_are_read(empty):
     assert NightlyParams(run_date=empty).run_date == today()
     assert NightlyParams().run_date == today()
@@ -74,11 +74,14 @@ def test_the_cli_and_tests_may_still_name_a_model_or_policy_by_path():
 
 
 def test_no_default_is_computed_when_the_module_is_imported():
-    # A default date would be frozen into a deployment's schema: the run date has none to freeze.
-    assert NightlyParams.model_fields["run_date"].default is None
+    # A default date would be frozen into a deployment's schema: the run date has none to freeze,
+    # and no null either (the Prefect UI refuses a null date: "None is not of type 'string'").
+    assert NightlyParams.model_fields["run_date"].default is MISSING
     assert all(f.default_factory is None for f in NightlyParams.model_fields.values())
-    prop = NightlyParams.model_json_schema()["properties"]["run_date"]
-    assert (prop["type"], prop["format"], prop["default"]) == ("string", "date", None)
+    schema = NightlyParams.model_json_schema()
+    assert schema["properties"]["run_date"] == {"type": "string", "format": "date", "title": "Run date",
+                                                "description": NightlyParams.model_fields["run_date"].description}
+    assert "run_date" not in schema.get("required", [])
 
 
 def test_the_readme_table_lists_every_field_with_its_title():

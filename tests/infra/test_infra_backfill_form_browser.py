@@ -1,0 +1,228 @@
+"""The backfill form as a marketer fills it: headless chromium on the local stack's Prefect UI (`ops stack up`, a
+real `prefect server`, the embedded S3, served deployments) shows one titled field per parameter, takes a date
+range, a limit, a model by name and the sample-catalog switch, starts the run with Submit, and the run completes
+and publishes that date.
+
+CONCEPTS_DOCS_SCREENSHOT=1 also writes the filled form to docs/backfill-form.png (the picture the READMEs link).
+"""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from websockets.sync.client import connect
+
+from cli.ops_cmds import STACK_BUCKET
+from engine.tiny import build_tiny_pipeline
+from flows.stack import drain_client_workers, stop_process_group
+from storage.local_s3 import find_running, local_s3_settings, stop_local_s3
+from storage.settings import boto3_client
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium missing: run `make browser`")]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCS_SCREENSHOT = REPO_ROOT / "docs" / "backfill-form.png"
+RUN_DATE = "2026-10-07"
+LIMIT = 2
+# Each field of the form by the title a person reads, and what this test types or picks.
+FILLED = {"First date": RUN_DATE, "Last date": RUN_DATE, "SKU limit": str(LIMIT), "Images per SKU": "1",
+          "Allow the sample catalog": True, "Most bad rows": "0.25"}
+# Reads a field by its label and sets it the way typing or clicking would (Vue listens to input/change).
+FORM_HELPERS = r"""
+window.__field = (title) => {
+  const label = [...document.querySelectorAll('label')].find(l => l.innerText.trim() === title || l.innerText.trim().startsWith(title + ' ('));
+  let node = label;
+  while (node && !node.querySelector('input,select,textarea')) node = node.parentElement;
+  return node ? node.querySelector('input,select,textarea') : null;
+};
+window.__set = (title, value) => {
+  const field = window.__field(title);
+  if (!field) return 'no field titled ' + title;
+  if (field.type === 'checkbox') { if (field.checked !== value) field.click(); return field.checked; }
+  field.value = value;
+  field.dispatchEvent(new Event('input', {bubbles: true}));
+  field.dispatchEvent(new Event('change', {bubbles: true}));
+  return field.value;
+};
+"""
+
+
+class Browser:
+    """Headless chromium driven over the DevTools protocol: navigate, run a script, wait, screenshot."""
+
+    def __init__(self, profile: Path, width: int = 1280, height: int = 2600):
+        command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                   f"--user-data-dir={profile}", "--remote-debugging-port=0", f"--window-size={width},{height}", "about:blank"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        # Chromium writes the port it chose here once it listens.
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 120
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert self.process.poll() is None and time.monotonic() < deadline, "chromium did not start"
+            time.sleep(0.2)
+        port = port_file.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as response:
+            page = next(t for t in json.load(response) if t["type"] == "page")
+        self.socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=60)
+        self.last_id = 0
+
+    def send(self, method: str, **params) -> dict:
+        self.last_id += 1
+        self.socket.send(json.dumps({"id": self.last_id, "method": method, "params": params}))
+        while True:  # events arrive in between; the answer carries our id
+            message = json.loads(self.socket.recv(timeout=180))
+            if message.get("id") == self.last_id:
+                assert "error" not in message, (method, message["error"])
+                return message["result"]
+
+    def evaluate(self, expression: str):
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in result, (expression[:200], result["exceptionDetails"])
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout_s: float = 180):
+        deadline = time.monotonic() + timeout_s
+        while not (value := self.evaluate(expression)):
+            assert time.monotonic() < deadline, f"not true after {timeout_s} s: {expression}\n{self.text()[:3000]}"
+            time.sleep(0.5)
+        return value
+
+    def text(self) -> str:
+        return self.evaluate("document.body ? document.body.innerText : ''")
+
+    def screenshot(self, path: Path) -> None:
+        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        try:
+            self.socket.close()
+        finally:
+            stop_process_group(self.process)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """`catalog-concepts ops stack up`, with a registry that also offers a tiny model (fast on a CPU)."""
+    home = tmp_path_factory.mktemp("form-stack")
+    tiny = build_tiny_pipeline(home / "tiny-model")
+    registry = home / "registry.yaml"
+    registry.write_text((REPO_ROOT / "infra" / "registry.yaml").read_text().replace("models:\n", f"models:\n  tiny: {tiny}\n"))
+    log = home / "stack.log"
+    env = {**os.environ, "CONCEPTS_HOME": str(home), "PREFECT_HOME": str(home / "prefect"), "CONCEPTS_REGISTRY": str(registry),
+           "PREFECT_RUNNER_POLL_FREQUENCY": "2", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+    for name in ("PREFECT_API_URL", "CONCEPTS_S3_ENDPOINT", "CONCEPTS_S3_BUCKET", "CONCEPTS_S3_BLOCK"):
+        env.pop(name, None)
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "cli.ops_cmds", "stack", "up"], cwd=REPO_ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        api_url = _wait_for_line(log, "export PREFECT_API_URL=", process).split("=", 1)[1].strip()
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            yield api_url, local_s3_settings(find_running(home / "s3"), STACK_BUCKET), process, log
+            drain_client_workers()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=120)
+        finally:
+            stop_process_group(process)
+            local = find_running(home / "s3")
+            if local is not None:
+                stop_local_s3(local)
+
+
+def _wait_for_line(log: Path, marker: str, process: subprocess.Popen, timeout_s: float = 300) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if marker in line:
+                return line
+        assert process.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.5)
+    raise AssertionError(f"no {marker!r} in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def _backfill_deployment(process: subprocess.Popen, log: Path, timeout_s: float = 180):
+    deadline = time.monotonic() + timeout_s
+    with get_client(sync_client=True) as client:
+        while True:
+            found = [d for d in client.read_deployments() if d.name == "backfill"]
+            if found:
+                return found[0]
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+
+
+def test_a_person_fills_the_flat_backfill_form_and_the_run_completes(stack, tmp_path):
+    api_url, s3, process, log = stack
+    deployment = _backfill_deployment(process, log)
+    browser = Browser(tmp_path / "chromium-profile")
+    try:
+        # 1. The form: one titled field per parameter, nothing nested under "params", no path to type.
+        browser.send("Page.enable")
+        browser.send("Page.navigate", url=f"{api_url.removesuffix('/api')}/deployments/deployment/{deployment.id}/run")
+        browser.wait_for("document.body && document.body.innerText.includes('Allow the sample catalog')")
+        browser.evaluate(FORM_HELPERS)
+        for title in ("First date", "Last date", "Categories", "SKUs", "SKU limit", "Images per SKU", "Model",
+                      "Review policy", "Sampler", "Sampling steps", "Guidance scale", "Catalog", "Allow the sample catalog"):
+            assert browser.evaluate(f"window.__field({json.dumps(title)}) !== null"), title
+        assert "params" not in browser.text().split() and "Property is type" not in browser.text()
+        # The dates are empty (today when the run starts), not a date frozen at deploy time.
+        assert browser.evaluate("[window.__field('First date').type, window.__field('First date').value]") == ["date", ""]
+        # The model is picked by name from the deployment's registry, the registry's default chosen.
+        options = browser.evaluate("[[...window.__field('Model').options].map(o => o.value), window.__field('Model').value]")
+        assert (sorted(options[0]), options[1]) == (["shipped", "tiny"], "shipped"), options
+
+        # 2. Fill it in as a person would, picture it, pick the tiny model, submit.
+        for title, value in FILLED.items():
+            shown = browser.evaluate(f"window.__set({json.dumps(title)}, {json.dumps(value)})")
+            assert shown == value, (title, shown)
+        # The switch shows its new state (and its slide has ended) before the picture is taken.
+        browser.wait_for("document.querySelector('.p-toggle__control--checked') !== null && "
+                         "document.getAnimations().every(a => !(a instanceof CSSTransition) || a.playState === 'finished')")
+        shot = tmp_path / "backfill-form.png"
+        browser.screenshot(shot)
+        if os.environ.get("CONCEPTS_DOCS_SCREENSHOT") == "1":
+            shutil.copyfile(shot, DOCS_SCREENSHOT)
+        assert browser.evaluate("window.__set('Model', 'tiny')") == "tiny"
+        browser.evaluate("[...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Submit').click()")
+        browser.wait_for("!location.pathname.endsWith('/run')", timeout_s=60)
+        assert "is not of type" not in browser.text()
+
+        # 3. The run the form created has the flat parameters typed, and completes.
+        started = time.monotonic()
+        with get_client(sync_client=True) as client:
+            deadline = started + 600
+            while True:
+                runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                                             flow_run_filter=FlowRunFilter())
+                if runs and runs[0].state.is_final():
+                    break
+                assert time.monotonic() < deadline, f"{runs and runs[0].state}\n{log.read_text()[-4000:]}"
+                time.sleep(2)
+        (run,) = runs
+        print(f"\nform-submitted backfill {run.state.name} {time.monotonic() - started:.1f} s after Submit")
+        assert run.state.is_completed(), f"{run.state}\n{log.read_text()[-4000:]}"
+        assert {k: run.parameters[k] for k in ("start_date", "end_date", "limit", "variants_per_sku", "model", "allow_sample_catalog")} == {
+            "start_date": RUN_DATE, "end_date": RUN_DATE, "limit": LIMIT, "variants_per_sku": 1, "model": "tiny", "allow_sample_catalog": True}
+        manifests = boto3_client(s3).list_objects_v2(Bucket=s3.bucket, Prefix=f"manifests/run_date={RUN_DATE}/")
+        assert manifests.get("KeyCount") == 1
+
+        # 4. Its run page says so.
+        browser.send("Page.navigate", url=f"{api_url.removesuffix('/api')}/runs/flow-run/{run.id}")
+        browser.wait_for("document.body && document.body.innerText.includes('Completed')", timeout_s=120)
+    finally:
+        browser.close()
