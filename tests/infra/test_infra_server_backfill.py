@@ -81,7 +81,9 @@ def stack(tmp_path_factory, tiny_model):
             if local is not None:
                 stop_local_s3(local)
         assert "prefect server stopped" in log.read_text(), log.read_text()[-2000:]
-        assert not _processes_running("prefect worker start --pool gpu-pool"), "Ctrl-C left GPU-pool workers running"
+        # Only this stack's workers (they inherit its CONCEPTS_HOME): other suites on the machine may run gpu-pool workers.
+        assert not _processes_running("prefect worker start --pool gpu-pool", environ_part=f"CONCEPTS_HOME={home}"), \
+            "Ctrl-C left GPU-pool workers running"
         with pytest.raises(OSError):
             urllib.request.urlopen(f"{api_url}/health", timeout=2)
 
@@ -97,13 +99,16 @@ def _wait_for_line(log: Path, marker: str, process: subprocess.Popen, timeout_s:
     raise AssertionError(f"no {marker!r} in {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
-def _processes_running(command_part: str) -> list[int]:
-    """Pids of live processes whose command line contains command_part."""
+def _processes_running(command_part: str, environ_part: str = "") -> list[int]:
+    """Pids of live processes whose command line contains command_part (and whose environment, environ_part)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and command_part in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
-                found.append(int(entry.name))
+            if not entry.name.isdigit() or command_part not in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                continue
+            if environ_part and environ_part.encode() not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            found.append(int(entry.name))
         except OSError:
             continue
     return found
@@ -225,7 +230,9 @@ def test_stack_with_workers_fans_a_nightly_out_over_the_gpu_pool(stack, tiny_mod
     deadline = time.monotonic() + 300
     with get_client(sync_client=True) as client:
         while True:
+            # This nightly's children only: the backfill test before it fans its dates out on the same pool.
             children = [r for r in client.read_flow_runs() if r.parent_task_run_id is not None
+                        and client.read_task_run(r.parent_task_run_id).flow_run_id == run.id
                         and client.read_flow(r.flow_id).name == "shard_worker"]
             if all(c.state.is_final() for c in children) or time.monotonic() > deadline:
                 break
