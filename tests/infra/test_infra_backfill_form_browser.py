@@ -25,6 +25,7 @@ from websockets.sync.client import connect
 
 from cli.ops_cmds import STACK_BUCKET
 from engine.tiny import build_tiny_pipeline
+from flows.params import today
 from flows.stack import drain_client_workers, stop_process_group
 from storage.local_s3 import find_running, local_s3_settings, stop_local_s3
 from storage.settings import boto3_client
@@ -166,16 +167,45 @@ def _backfill_deployment(process: subprocess.Popen, log: Path, timeout_s: float 
             time.sleep(1)
 
 
+def _open_form(browser: Browser, api_url: str, deployment) -> None:
+    browser.send("Page.enable")
+    browser.send("Page.navigate", url=f"{api_url.removesuffix('/api')}/deployments/deployment/{deployment.id}/run")
+    browser.wait_for("document.body && document.body.innerText.includes('Allow the sample catalog')")
+    browser.evaluate(FORM_HELPERS)
+
+
+def _submit(browser: Browser) -> None:
+    browser.evaluate("[...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Submit').click()")
+    browser.wait_for("!location.pathname.endsWith('/run')", timeout_s=60)
+    assert "is not of type" not in browser.text()
+
+
+def _run_ids(deployment) -> set:
+    with get_client(sync_client=True) as client:
+        return {r.id for r in client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])))}
+
+
+def _new_finished_run(deployment, before: set, log: Path, timeout_s: float = 600):
+    """The deployment's one flow run not in `before`, once it has ended."""
+    deadline = time.monotonic() + timeout_s
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                                         flow_run_filter=FlowRunFilter())
+            new = [r for r in runs if r.id not in before]
+            if len(new) == 1 and new[0].state.is_final():
+                return new[0]
+            assert len(new) <= 1 and time.monotonic() < deadline, f"{[r.state for r in new]}\n{log.read_text()[-4000:]}"
+            time.sleep(2)
+
+
 def test_a_person_fills_the_flat_backfill_form_and_the_run_completes(stack, tmp_path):
     api_url, s3, process, log = stack
     deployment = _backfill_deployment(process, log)
     browser = Browser(tmp_path / "chromium-profile")
     try:
         # 1. The form: one titled field per parameter, nothing nested under "params", no path to type.
-        browser.send("Page.enable")
-        browser.send("Page.navigate", url=f"{api_url.removesuffix('/api')}/deployments/deployment/{deployment.id}/run")
-        browser.wait_for("document.body && document.body.innerText.includes('Allow the sample catalog')")
-        browser.evaluate(FORM_HELPERS)
+        _open_form(browser, api_url, deployment)
         for title in ("First date", "Last date", "Categories", "SKUs", "SKU limit", "Images per SKU", "Model",
                       "Review policy", "Sampler", "Sampling steps", "Guidance scale", "Catalog", "Allow the sample catalog"):
             assert browser.evaluate(f"window.__field({json.dumps(title)}) !== null"), title
@@ -198,22 +228,12 @@ def test_a_person_fills_the_flat_backfill_form_and_the_run_completes(stack, tmp_
         if os.environ.get("CONCEPTS_DOCS_SCREENSHOT") == "1":
             shutil.copyfile(shot, DOCS_SCREENSHOT)
         assert browser.evaluate("window.__set('Model', 'tiny')") == "tiny"
-        browser.evaluate("[...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Submit').click()")
-        browser.wait_for("!location.pathname.endsWith('/run')", timeout_s=60)
-        assert "is not of type" not in browser.text()
+        before = _run_ids(deployment)
+        _submit(browser)
 
         # 3. The run the form created has the flat parameters typed, and completes.
         started = time.monotonic()
-        with get_client(sync_client=True) as client:
-            deadline = started + 600
-            while True:
-                runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
-                                             flow_run_filter=FlowRunFilter())
-                if runs and runs[0].state.is_final():
-                    break
-                assert time.monotonic() < deadline, f"{runs and runs[0].state}\n{log.read_text()[-4000:]}"
-                time.sleep(2)
-        (run,) = runs
+        run = _new_finished_run(deployment, before, log)
         print(f"\nform-submitted backfill {run.state.name} {time.monotonic() - started:.1f} s after Submit")
         assert run.state.is_completed(), f"{run.state}\n{log.read_text()[-4000:]}"
         assert {k: run.parameters[k] for k in ("start_date", "end_date", "limit", "variants_per_sku", "model", "allow_sample_catalog")} == {
@@ -226,3 +246,29 @@ def test_a_person_fills_the_flat_backfill_form_and_the_run_completes(stack, tmp_
         browser.wait_for("document.body && document.body.innerText.includes('Completed')", timeout_s=120)
     finally:
         browser.close()
+
+
+def test_dates_left_empty_in_the_form_are_today_when_the_run_starts(stack, tmp_path):
+    api_url, s3, process, log = stack
+    deployment = _backfill_deployment(process, log)
+    browser = Browser(tmp_path / "chromium-profile")
+    try:
+        _open_form(browser, api_url, deployment)
+        for title, value in {**FILLED, "First date": None, "Last date": None, "SKU limit": "1", "Model": "tiny"}.items():
+            if value is not None:
+                assert browser.evaluate(f"window.__set({json.dumps(title)}, {json.dumps(value)})") == value, title
+        days, before = {today().isoformat()}, _run_ids(deployment)
+        _submit(browser)
+        run = _new_finished_run(deployment, before, log)
+        days.add(today().isoformat())  # a run that straddles midnight UTC may take either day
+    finally:
+        browser.close()
+    # The untouched dates are not in the run's parameters at all: the flow chose the day when it ran.
+    assert run.state.is_completed(), f"{run.state}\n{log.read_text()[-4000:]}"
+    assert "start_date" not in run.parameters and "end_date" not in run.parameters, run.parameters
+    keys = [k for day in days for k in _keys(s3, f"manifests/run_date={day}/")]
+    assert len(keys) == 1, keys
+
+
+def _keys(s3, prefix: str) -> list[str]:
+    return [o["Key"] for o in boto3_client(s3).list_objects_v2(Bucket=s3.bucket, Prefix=prefix).get("Contents", [])]
