@@ -13,6 +13,8 @@ Fixtures:
 - `s3` (function): `S3Settings` for that server with a FRESH, created bucket unique
   to the test; the bucket is deleted afterwards (SeaweedFS gives each bucket its
   own volume and a data dir only has room for ~free_disk/1 GiB of them).
+- `prefect_server` (module): a real `prefect server` of the test module's own on a free
+  loopback port, the current Prefect settings pointing at it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +104,25 @@ def s3_env(s3: S3Settings, monkeypatch: pytest.MonkeyPatch) -> S3Settings:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
     monkeypatch.delenv("CONCEPTS_S3_BLOCK", raising=False)
     return s3
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real `prefect server` for one test module, with PREFECT_API_URL pointing at it while the module runs."""
+    # Imported here, not at the top: this file is imported before pytest_configure sets PREFECT_HOME,
+    # and Prefect reads its settings when it is first imported.
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.stack import drain_client_workers, free_port, start_server, stop_server
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    started = time.monotonic()
+    server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
+    print(f"\nprefect server healthy after {time.monotonic() - started:.1f} s")
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield server
+            # Inside the settings: Prefect's log and event workers are keyed by API URL.
+            drain_client_workers()
+    finally:
+        stop_server(server)

@@ -13,18 +13,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import VariableCreate, WorkPoolCreate
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_aws import S3Bucket
 
 from flows.resources import s3_settings
-from flows.stack import free_port, start_server, stop_server
 from storage.settings import ENV_VARIABLES, boto3_client
 
 pytestmark = pytest.mark.slow
@@ -34,16 +31,8 @@ POOLS = ("gpu-pool", "cpu-pool")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-deploy-server")
-    started = time.monotonic()
-    server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
-    print(f"\nprefect server healthy after {time.monotonic() - started:.1f} s")
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server
-    finally:
-        stop_server(server)
+def server(prefect_server):
+    return prefect_server
 
 
 def _env(server, tmp_path: Path, **values: str) -> dict:

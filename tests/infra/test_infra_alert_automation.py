@@ -18,11 +18,9 @@ from uuid import UUID
 import pytest
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Crashed, Failed, Running
 
 from catalog.sample import write_sample_catalog
-from flows.stack import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -82,16 +80,8 @@ def webhook():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-alert-server")
-    started = time.monotonic()
-    server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
-    print(f"\nprefect server healthy after {time.monotonic() - started:.1f} s")
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server
-    finally:
-        stop_server(server)
+def server(prefect_server):
+    return prefect_server
 
 
 def _documented_alert_command() -> list[str]:

@@ -18,10 +18,8 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from catalog.sample import SAMPLE_CATALOG_PATH
-from flows.stack import free_port, start_server, stop_server
 from storage.settings import ENV_VARIABLES, boto3_client
 
 pytestmark = pytest.mark.slow
@@ -60,16 +58,8 @@ def test_every_left_out_block_says_why_and_the_walkthrough_is_in_the_readme():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-walkthrough-server")
-    started = time.monotonic()
-    server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
-    print(f"\nprefect server healthy after {time.monotonic() - started:.1f} s")
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server
-    finally:
-        stop_server(server)
+def server(prefect_server):
+    return prefect_server
 
 
 def _step_times(trace: str) -> list[tuple[float | None, str]]:

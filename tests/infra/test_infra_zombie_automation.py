@@ -24,10 +24,8 @@ from prefect.events.clients import get_events_client
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from prefect.events.related import tags_as_related_resources
 from prefect.events.schemas.automations import AutomationCore, Posture
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Running
 
-from flows.stack import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -62,16 +60,8 @@ ZOMBIE_FLOW = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-zombie-server")
-    started = time.monotonic()
-    server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
-    print(f"\nprefect server healthy after {time.monotonic() - started:.1f} s")
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server
-    finally:
-        stop_server(server)
+def server(prefect_server):
+    return prefect_server
 
 
 def _wait_for(predicate, timeout_s: float, what: str, poll_s: float = 1.0):

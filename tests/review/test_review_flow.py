@@ -11,10 +11,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.review import review
-from flows.stack import drain_client_workers, free_port, start_server, stop_server
 from review.log import read_review_log
 from storage.settings import boto3_client
 
@@ -22,16 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-review-server")
-    server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server
-            # Inside the settings: the workers are keyed by API URL, outside it a new one would start.
-            drain_client_workers()
-    finally:
-        stop_server(server)
+def prefect_api(prefect_server):
+    return prefect_server
 
 
 def test_decisions_file_from_s3(prefect_api, s3_env, committed_run):
