@@ -10,7 +10,7 @@ from flows.flat_parameters import flat_parameters
 from flows.nightly import nightly_campaign
 from flows.params import NightlyParams, RunDay
 from flows.resources import s3_settings
-from tasks.report_tasks import manifest_decisions_task, publish_backfill_report, report_from_manifest_task
+from tasks.report_tasks import manifest_decisions_task, publish_backfill_report
 
 MAX_BACKFILL_DAYS = 31
 # The nightly's fields a backfill form offers, in the form's order; their types, limits, defaults and
@@ -67,9 +67,7 @@ def backfill(params: BackfillParams) -> list[dict]:
         date_run = _date_run(state.state_details.flow_run_id)
         if state.is_completed():
             summary = state.result()
-            # 3. Reports for runs whose flow did not publish one itself; counts for runs committed before.
-            if summary.get("status") == "committed" and "report_uri" not in summary:
-                summary.update(report_from_manifest_task(s3_settings(nightly["bucket"] or None), summary["manifest_uri"]))
+            # 3. Counts for runs committed before (the nightly reports a committed run, new or not, itself).
             if "decisions" not in summary and summary.get("manifest_uri"):
                 summary["decisions"] = manifest_decisions_task(s3_settings(nightly["bucket"] or None), summary["manifest_uri"])
             summaries.append({"run_date": day.isoformat(), **date_run, **summary})

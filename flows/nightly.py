@@ -165,7 +165,7 @@ def nightly_campaign(params: NightlyParams) -> dict:
         logger.info("run %s: %s", run_id, verified["summary"])
         logger.info("run %s %s: %d images %s", run_id, "committed" if committed else "was already committed", len(rows), dict(decisions))
 
-    # 10. Report: contact sheet beside the manifest; decision/score tables and a 15-minute link as artifacts.
+    # 10. Report: contact sheet beside the manifest; decision/score tables and a link to it as artifacts.
     #     A report that fails here is written by the next rerun (step 4), so a commit never lacks one for good.
     clock.lap("lease")  # its release
     summary.update(publish_run_report_task(s3, run_date, run_id, rows, {}, summary["manifest_uri"], verified["kept"],
