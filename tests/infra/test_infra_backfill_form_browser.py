@@ -1,7 +1,7 @@
 """The backfill form as a marketer fills it: headless chromium on the local stack's Prefect UI (`ops stack up`, a
-real `prefect server`, the embedded S3, served deployments) shows one titled field per parameter, takes a date
-range, a limit, a model by name and the sample-catalog switch, starts the run with Submit, and the run completes
-and publishes that date.
+real `prefect server`, the embedded S3, served deployments) shows one titled field per parameter in both UIs the
+server offers, takes a date range, a limit, a model by name and the sample-catalog switch, starts the run with
+Submit, and the run completes and publishes that date; dates left empty are today when the run starts.
 
 CONCEPTS_DOCS_SCREENSHOT=1 also writes the filled form to docs/backfill-form.png (the picture the READMEs link).
 """
@@ -204,7 +204,14 @@ def test_a_person_fills_the_flat_backfill_form_and_the_run_completes(stack, tmp_
     deployment = _backfill_deployment(process, log)
     browser = Browser(tmp_path / "chromium-profile")
     try:
-        # 1. The form: one titled field per parameter, nothing nested under "params", no path to type.
+        # 1. The form: one titled field per parameter, nothing nested under "params", no path to type,
+        #    no "type | None" switch, dates empty: in the server's newer UI (/v2) ...
+        browser.send("Page.enable")
+        browser.send("Page.navigate", url=f"{api_url.removesuffix('/api')}/v2/deployments/deployment/{deployment.id}/run")
+        browser.wait_for("document.body && document.body.innerText.includes('Allow the sample catalog')")
+        v2 = browser.text()
+        assert v2.count("Pick a date") == 2 and "Property is type" not in v2 and "params" not in v2.split(), v2[:3000]
+        # ... and in the default one, which this test fills in.
         _open_form(browser, api_url, deployment)
         for title in ("First date", "Last date", "Categories", "SKUs", "SKU limit", "Images per SKU", "Model",
                       "Review policy", "Sampler", "Sampling steps", "Guidance scale", "Catalog", "Allow the sample catalog"):
