@@ -38,6 +38,12 @@ def load_registry(path: Path | None = None) -> Registry:
             raise ValueError(f"{path}: '{section}' must map names to paths; fix the file")
         if default not in entries:
             raise ValueError(f"{path}: '{section}' lacks the default entry {default!r}; add it back")
+        remote = sorted(name for name, where in entries.items() if "://" in where)
+        if remote:
+            # Runs load a model from a folder on the worker (and the fleet's children from the same
+            # path on theirs), and read the policy file there too: nothing downloads a prefix first.
+            raise ValueError(f"{path}: {section} {', '.join(remote)} name a URL; entries are paths on the workers: "
+                             f"copy the files to the same folder on every worker and register that folder")
         sections[section] = {str(k): v for k, v in entries.items()}
     return Registry(**sections)
 

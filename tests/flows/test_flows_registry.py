@@ -32,6 +32,8 @@ def test_a_platform_may_point_at_its_own_registry(tmp_path, monkeypatch):
         ("models:\n  shipped: x\n", "'policies' must map names to paths"),
         ("models:\n  other: x\npolicies:\n  default: y\n", "lacks the default entry 'shipped'"),
         ("models:\n  shipped: \npolicies:\n  default: y\n", "'models' must map names to paths"),
+        ("models:\n  shipped: x\n  big: s3://models/big/\npolicies:\n  default: y\n",
+         "models big name a URL; entries are paths on the workers"),
     ],
 )
 def test_a_broken_registry_is_refused_when_read(tmp_path, text, error):
