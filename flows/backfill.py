@@ -3,6 +3,7 @@
 import datetime as dt
 
 from prefect import flow, get_run_logger
+from prefect.utilities.hashing import file_hash
 from prefect.utilities.urls import url_for
 from pydantic import MISSING, Field, create_model, model_validator
 
@@ -51,7 +52,9 @@ def nightly_parameters(params, run_date: dt.date) -> dict:
     return {"run_date": run_date, **params.model_dump(include=set(NIGHTLY_FIELDS))}
 
 
-@flow(name="backfill", log_prints=False)
+# version: this file's hash, Prefect's default for a flow were its function not the flat-parameter wrapper
+# (whose source file Prefect would hash instead).
+@flow(name="backfill", version=file_hash(__file__), log_prints=False)
 @flat_parameters(BackfillParams)
 def backfill(params: BackfillParams) -> list[dict]:
     """Run the nightly campaign for each date of the range; one summary per date, failures included."""

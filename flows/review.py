@@ -5,6 +5,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Completed, Failed
+from prefect.utilities.hashing import file_hash
 from pydantic import BaseModel, Field
 
 from flows.flat_parameters import flat_parameters
@@ -46,7 +47,9 @@ def form_rows(form: ReviewForm) -> list[dict]:
     ]
 
 
-@flow(name="review", log_prints=False)
+# version: this file's hash, Prefect's default for a flow were its function not the flat-parameter wrapper
+# (whose source file Prefect would hash instead).
+@flow(name="review", version=file_hash(__file__), log_prints=False)
 @flat_parameters(ReviewParams)
 def review(params: ReviewParams) -> dict:
     """Apply reviewers' decisions: promote approvals, keep rejections, append the review log.

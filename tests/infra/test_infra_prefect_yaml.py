@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect.utilities.callables import parameter_schema
+from prefect.utilities.hashing import file_hash
 from pydantic import ValidationError
 
 from flows.backfill import MAX_BACKFILL_DAYS, BackfillParams, backfill_dates, nightly_parameters
@@ -48,6 +49,8 @@ def test_entrypoint_imports_and_its_parameter_schema_builds(spec):
     schema = parameter_schema(flow).model_dump()
     # Flat fields, each with a title and a description: no wrapper object, nothing nested.
     assert schema["properties"] and not schema["definitions"]
+    # Its version follows its own file, as for an unwrapped flow (not the wrapper's file).
+    assert flow.version == file_hash(str(REPO_ROOT / path))
     assert all(p.get("title") and p.get("description") for p in schema["properties"].values()), schema
 
 
