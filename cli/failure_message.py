@@ -87,11 +87,13 @@ def is_own(error: BaseException) -> bool:
 
 
 def first_line(error: BaseException) -> str:
-    """The first non-empty line of the exception's message."""
-    for line in str(error).splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
+    """The first non-empty line of the exception's message, with the list it introduces when it ends with ':'."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        # Alone, a heading such as Prefect's "Flow run received invalid parameters:" names no
+        # parameter; its items ("- model: unknown model 'x'; allowed: ...") are the message.
+        return f"{lines[0]} {'; '.join(line.removeprefix('- ') for line in lines[1:])}"
+    return lines[0] if lines else ""
 
 
 def disk_full(error: BaseException) -> tuple[Path, int] | None:

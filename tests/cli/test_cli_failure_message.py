@@ -109,6 +109,18 @@ def test_a_foreign_error_is_named_by_type_and_first_line():
     assert headline(error) == f"ClientError: {str(error).splitlines()[0]}"
 
 
+def test_a_flow_parameter_refused_by_prefect_is_named_with_its_reason():
+    from prefect.exceptions import ParameterTypeError
+
+    from flows.nightly import nightly_campaign
+
+    with pytest.raises(ParameterTypeError) as raised:
+        nightly_campaign.validate_parameters({"model": "sdxl", "run_date": "2026-13-01"})
+    line = headline(raised.value)
+    assert line.startswith("ParameterTypeError: Flow run received invalid parameters: ") and "\n" not in line
+    assert "unknown model 'sdxl'; allowed: shipped" in line and "run_date:" in line, line
+
+
 def test_an_s3_internal_error_is_not_called_disk_full_when_the_embedded_s3_has_room(tmp_path, monkeypatch):
     monkeypatch.setenv("CONCEPTS_HOME", str(tmp_path))
     monkeypatch.setenv("CONCEPTS_S3_ENDPOINT", "http://127.0.0.1:9")
