@@ -11,8 +11,12 @@ from typing import Optional
 
 import typer
 
+from cli.environment import quiet_prefect_home, use_embedded_s3
 from cli.failure_group import OneLineFailureGroup
 from cli.local_prefect import start_local_api, stop_local_api
+from cli.ops_cmds import app as ops_app
+from cli.policy_cmds import app as policy_app
+from cli.provenance_cmds import app as provenance_app
 from cli.run_log import LOG_PATH_META, open_command_log, route_prefect_logs
 
 app = typer.Typer(
@@ -31,22 +35,10 @@ s3_app = typer.Typer(help="The embedded S3 server (SeaweedFS on 127.0.0.1).", no
 catalog_app = typer.Typer(help="Make and check catalogs.", no_args_is_help=True)
 app.add_typer(s3_app, name="s3")
 app.add_typer(catalog_app, name="catalog")
-
-
-def _register_sub_apps() -> None:
-    """Commands that live in their own files, one file per concern."""
-    from cli.ops_cmds import app as ops_app
-    from cli.policy_cmds import app as policy_app
-
-    app.add_typer(policy_app, name="policy")
-    app.add_typer(ops_app, name="ops")
-
-    from cli.provenance_cmds import app as provenance_app
-
-    app.add_typer(provenance_app, name="provenance")
-
-
-_register_sub_apps()
+# Commands that live in their own files, one file per concern.
+app.add_typer(policy_app, name="policy")
+app.add_typer(ops_app, name="ops")
+app.add_typer(provenance_app, name="provenance")
 
 DEMO_BUCKET = "concepts"
 
@@ -61,21 +53,10 @@ def main_options(
     """Options for every command (give them before the command's name)."""
 
 
-def _quiet_prefect_home() -> None:
-    """Keep Prefect's local database in our state folder unless the user chose one."""
-    from flows.resources import state_dir
-
-    os.environ.setdefault("PREFECT_HOME", str(state_dir() / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 @contextlib.contextmanager
 def _prefect_for_flow_run(command: str, ctx: typer.Context) -> Iterator[None]:
     """Prefect for a flow run in this process: logs to this run's log file, and a local API unless PREFECT_API_URL is set."""
-    _quiet_prefect_home()
+    quiet_prefect_home()
     log_path = open_command_log(command)
     ctx.meta[LOG_PATH_META] = log_path  # where the failure report appends the traceback
     route_prefect_logs(log_path, debug=bool(ctx.find_root().params.get("debug")))
@@ -120,20 +101,6 @@ def _drain_prefect_client() -> None:
         logging.getLogger(__name__).warning("could not flush Prefect logs to the local API", exc_info=True)
 
 
-def _use_embedded_s3(bucket: str) -> None:
-    """Start (or reuse) the embedded S3 and point this process's S3 settings at it."""
-    from flows.resources import state_dir
-    from storage.local_s3 import find_running, start_local_s3
-
-    data_dir = state_dir() / "s3"
-    local = find_running(data_dir) or start_local_s3(data_dir)
-    os.environ["CONCEPTS_S3_ENDPOINT"] = local.endpoint_url
-    os.environ["CONCEPTS_S3_BUCKET"] = bucket
-    os.environ["AWS_ACCESS_KEY_ID"] = local.access_key
-    os.environ["AWS_SECRET_ACCESS_KEY"] = local.secret_key
-    typer.echo(f"embedded S3: {local.endpoint_url} (pid {local.pid}, data in {data_dir})")
-
-
 def _run(**parameters) -> dict:
     from flows.nightly import nightly_campaign
 
@@ -156,7 +123,7 @@ def demo(
 ) -> None:
     """Run the nightly flow on embedded defaults: local S3, shipped sample catalog, shipped model."""
     with _prefect_for_flow_run("demo", ctx):
-        _use_embedded_s3(DEMO_BUCKET)
+        use_embedded_s3(DEMO_BUCKET)
         # The shipped sample holds 10 deliberately bad rows among 58 (17%), to show quarantine at work;
         # production runs keep the 5% default.
         typer.echo("demo: the sample catalog has 10 deliberately bad rows; allowing up to 25% bad rows")
@@ -187,7 +154,7 @@ def run(
     """Run the nightly flow with explicit parameters against the configured S3 (CONCEPTS_S3_ENDPOINT/BUCKET)."""
     with _prefect_for_flow_run("run", ctx):
         if embedded_s3:
-            _use_embedded_s3(bucket)
+            use_embedded_s3(bucket)
         # "today" rather than nothing: the run's parameters in the UI then say which day was meant.
         chosen = {"run_date": run_date or "today", "model": model, "scheduler": scheduler, "steps": steps, "guidance_scale": guidance, "policy": policy}
         _print_summary(_run(

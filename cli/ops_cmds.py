@@ -10,7 +10,9 @@ from typing import Optional
 import typer
 
 from cli.blocks_cmds import app as blocks_app
+from cli.environment import quiet_prefect_home, use_embedded_s3
 from cli.review_cmds import app as review_app
+from flows.resources import state_dir
 
 app = typer.Typer(help="Operate it: local stack, served deployments, report links, review queue.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local production-like stack (Prefect server + embedded S3 + served deployments).",
@@ -34,10 +36,7 @@ def stack_up(
     shard-worker flow on it, starts N workers with this machine's CPU threads split between them,
     and makes shard_workers=N the default of the served nightly and backfill.
     """
-    from cli.main import _quiet_prefect_home, _use_embedded_s3
-    from flows.resources import state_dir
-
-    _quiet_prefect_home()
+    quiet_prefect_home()
     # Ctrl-C must stop the stack even when a parent shell started us with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     # PREFECT_API_URL is set before anything imports prefect: its settings are read at import.
@@ -49,7 +48,7 @@ def stack_up(
     os.environ["PREFECT_API_URL"] = server.api_url
     fleet: list = []
     try:
-        _use_embedded_s3(bucket)
+        use_embedded_s3(bucket)
         typer.echo(f"Prefect UI: {server.ui_url}   (API {server.api_url}; server log {state_dir() / 'prefect-server.log'})")
         if workers:
             stack.deploy_gpu_pool(workers)

@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from cli.environment import use_embedded_s3
+
 app = typer.Typer(
     help="Check, regenerate and query what runs published (manifests, labels, orphans).",
     no_args_is_help=True,
@@ -18,9 +20,7 @@ _BUCKET = typer.Option("concepts", help="Bucket when --embedded-s3 is used")
 def _settings(embedded_s3: bool, bucket: str):
     """S3 settings from the one resolver; --embedded-s3 first points it at the local server."""
     if embedded_s3:
-        from cli.main import _use_embedded_s3
-
-        _use_embedded_s3(bucket)
+        use_embedded_s3(bucket)
     from flows.resources import s3_settings
 
     return s3_settings()
