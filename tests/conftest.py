@@ -122,7 +122,10 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory):
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             yield server
-            # Inside the settings: Prefect's log and event workers are keyed by API URL.
+            # Inside the settings (Prefect's log and event workers are keyed by API URL), before the
+            # server stops: a worker left holding events for a stopped server makes the next module's
+            # prefect_test_harness hang for good when it drains every worker at its exit (measured:
+            # the deploy tests' block saves, then tests/faults/test_run_integrity.py's teardown).
             drain_client_workers()
     finally:
         stop_server(server)

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.nightly import refuse_sample_catalog
 from flows.resources import SAMPLE_CATALOG
-from flows.stack import free_port, start_server, stop_process_group, stop_server
+from flows.stack import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGURED = {"concepts_catalog_uri": "s3://concepts-prod/catalogs/products.parquet", "concepts_bucket": "concepts-prod",
@@ -32,14 +31,8 @@ def test_the_sample_catalog_is_refused_unless_asked_for(uri):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-deploy-params")
-    server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield server
-    finally:
-        stop_server(server)
+def server(prefect_server):
+    return prefect_server
 
 
 def _prefect(server, tmp_path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

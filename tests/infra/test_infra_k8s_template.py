@@ -16,11 +16,9 @@ import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import PrefectHTTPStatusError
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_kubernetes.worker import KubernetesWorker, KubernetesWorkerJobConfiguration
 
 from flows.s3_blocks import save_s3_blocks
-from flows.stack import free_port, start_server, stop_server
 from storage.settings import S3Settings
 
 pytestmark = pytest.mark.slow
@@ -34,26 +32,21 @@ KUBERNETES_VERSION = "1.33.0"
 
 
 @pytest.fixture(scope="module")
-def pool(tmp_path_factory):
+def pool(prefect_server):
     """A server with the GPU pool (the template), the S3 blocks and prefect.yaml's shard-worker deployment."""
-    home = tmp_path_factory.mktemp("prefect-k8s-server")
-    server = start_server(free_port(), env={"PREFECT_HOME": str(home), "PREFECT_API_URL": ""}, log_path=home / "server.log")
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            save_s3_blocks(S3Settings(**SECRET), bucket_block="concepts-s3", credentials_block="concepts-aws")
-            spec = _prefect_yaml_deployment("shard-worker")
-            job_variables = {**spec["work_pool"]["job_variables"], "image": IMAGE}
-            with get_client(sync_client=True) as client:
-                work_pool = client.create_work_pool(WorkPoolCreate(
-                    name=spec["work_pool"]["name"], type="kubernetes", base_job_template=json.loads(TEMPLATE.read_text())))
-                flow_id = client.create_flow_from_name(spec["entrypoint"].rpartition(":")[2])
-                deployment_id = client.create_deployment(
-                    flow_id=flow_id, name=spec["name"], entrypoint=spec["entrypoint"], tags=spec["tags"],
-                    work_pool_name=work_pool.name, work_queue_name=spec["work_pool"]["work_queue_name"],
-                    job_variables=job_variables)
-            yield {"server": server, "work_pool": work_pool, "deployment_id": deployment_id}
-    finally:
-        stop_server(server)
+    # prefect_server drains the events the block saves below queue before its server stops (tests/conftest.py).
+    save_s3_blocks(S3Settings(**SECRET), bucket_block="concepts-s3", credentials_block="concepts-aws")
+    spec = _prefect_yaml_deployment("shard-worker")
+    job_variables = {**spec["work_pool"]["job_variables"], "image": IMAGE}
+    with get_client(sync_client=True) as client:
+        work_pool = client.create_work_pool(WorkPoolCreate(
+            name=spec["work_pool"]["name"], type="kubernetes", base_job_template=json.loads(TEMPLATE.read_text())))
+        flow_id = client.create_flow_from_name(spec["entrypoint"].rpartition(":")[2])
+        deployment_id = client.create_deployment(
+            flow_id=flow_id, name=spec["name"], entrypoint=spec["entrypoint"], tags=spec["tags"],
+            work_pool_name=work_pool.name, work_queue_name=spec["work_pool"]["work_queue_name"],
+            job_variables=job_variables)
+    yield {"server": prefect_server, "work_pool": work_pool, "deployment_id": deployment_id}
 
 
 def _prefect_yaml_deployment(name: str) -> dict:
