@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test test-fast clean-state
+.PHONY: setup demo test test-fast lint clean-state
 
 setup: $(STAMP)
 
@@ -26,8 +26,13 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/catalog-concepts demo
 
-test: setup browser
+# Lint (ruff) and types (mypy on the domain packages) first: seconds, and CI enforces both.
+test: setup browser lint
 	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The inner loop: pure tables and tiny-model CPU runs; no SeaweedFS, no Prefect server, no GPU.
 test-fast: setup

@@ -56,7 +56,7 @@ def pair_ratios(flow_seconds: list[float], plain_seconds: list[float]) -> list[f
     """flow/plain of each pair."""
     if len(flow_seconds) != len(plain_seconds) or not flow_seconds:
         raise ValueError(f"need as many flow as plain runs (at least one), got {len(flow_seconds)} and {len(plain_seconds)}")
-    return [flow / plain for flow, plain in zip(flow_seconds, plain_seconds)]
+    return [flow / plain for flow, plain in zip(flow_seconds, plain_seconds, strict=True)]
 
 
 def flow_breakdown(wall_seconds: float, stage_seconds: dict[str, float]) -> dict[str, float]:
@@ -173,7 +173,8 @@ def main() -> None:
                 cpu = {role: seconds - cpu_before[role] for role, seconds in cpu_by_process(os.getpid()).items()}
                 load = (load_before + os.getloadavg()[0]) / 2
                 runs.append({"pair": pair, "side": side, "seconds": seconds, "cpu": cpu, "load": load, "summary": summary})
-                print(f"pair {pair + 1} {side:5s} {seconds:7.1f} s  cpu {sum(cpu.values()):7.1f} s {cpu}  load {load:.1f}", file=sys.stderr, flush=True)
+                print(f"pair {pair + 1} {side:5s} {seconds:7.1f} s  cpu {sum(cpu.values()):7.1f} s {cpu}  load {load:.1f}",
+                      file=sys.stderr, flush=True)
 
     print(f"model: {model_dir}  ({settings.scheduler}, {settings.steps} steps, w={settings.guidance_scale}, {settings.width}x{settings.height})")
     print(f"images per run: {images} ({args.skus} SKUs x {args.variants})  batch {args.batch_size}  torch threads: {choose_placement().threads}")
@@ -189,9 +190,10 @@ def format_report(runs: list[dict], orders: list[tuple[str, str]]) -> str:
     cpu_ratios = pair_ratios([sum(r["cpu"].values()) for r in flows], [sum(r["cpu"].values()) for r in plains])
     lines = ["", "| pair | order | flow s | plain s | flow/plain | flow CPU s | plain CPU s | CPU flow/plain | load avg |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for i, (order, flow, plain, ratio, cpu_ratio) in enumerate(zip(orders, flows, plains, ratios, cpu_ratios)):
+    for i, (order, flow, plain, ratio, cpu_ratio) in enumerate(zip(orders, flows, plains, ratios, cpu_ratios, strict=True)):
         lines.append(f"| {i + 1} | {' then '.join(order)} | {flow['seconds']:.1f} | {plain['seconds']:.1f} | {ratio:.3f} | "
-                     f"{sum(flow['cpu'].values()):.1f} | {sum(plain['cpu'].values()):.1f} | {cpu_ratio:.3f} | {(flow['load'] + plain['load']) / 2:.1f} |")
+                     f"{sum(flow['cpu'].values()):.1f} | {sum(plain['cpu'].values()):.1f} | {cpu_ratio:.3f} | "
+                     f"{(flow['load'] + plain['load']) / 2:.1f} |")
     lines.append(f"\nmedian flow/plain: {statistics.median(ratios):.3f} wall, {statistics.median(cpu_ratios):.3f} CPU  "
                  f"(wall pairs: {', '.join(f'{r:.3f}' for r in ratios)}; load average {min(loads):.1f}-{max(loads):.1f})")
 

@@ -71,7 +71,7 @@ def night_table(night: int, rows: int, base):
         return pa.array([raw[i * chars:(i + 1) * chars] for i in range(rows)], pa.string())
 
     run_id = f"{FIRST_NIGHT + dt.timedelta(days=night)}-{night:08x}"
-    created = dt.datetime.combine(FIRST_NIGHT + dt.timedelta(days=night), dt.time(2), dt.timezone.utc)
+    created = dt.datetime.combine(FIRST_NIGHT + dt.timedelta(days=night), dt.time(2), dt.UTC)
     columns = dict(base)
     columns.update({
         "run_id": pa.array([run_id] * rows, pa.string()),
@@ -94,9 +94,9 @@ def base_columns(rows: int) -> dict:
     cat = [category[i // 4] for i in range(rows)]
     decision = rng.choice(DECISIONS, size=rows, p=[0.4, 0.5, 0.1])
     kept = (np.arange(rows) % 4) < 2
-    scores = [list(zip(SCORERS, rng.random(len(SCORERS)).round(6).tolist())) for _ in range(rows)]
+    scores = [list(zip(SCORERS, rng.random(len(SCORERS)).round(6).tolist(), strict=True)) for _ in range(rows)]
     prompt = [f"a studio product photo of a {c}, colour {['red', 'blue', 'black', 'white'][i % 4]}, on white" for i, c in enumerate(cat)]
-    policy_inputs = [json.dumps({"category": c, "sku": s, **{f"scores.{k}": v for k, v in sc}}) for c, s, sc in zip(cat, sku, scores)]
+    policy_inputs = [json.dumps({"category": c, "sku": s, **{f"scores.{k}": v for k, v in sc}}) for c, s, sc in zip(cat, sku, scores, strict=True)]
     return {
         "flow_run_id": pa.array(["6f1c2b4e-0000-4000-8000-000000000000"] * rows),
         "sku": pa.array(sku), "catalog_uri": pa.array(["s3://concepts/catalog/catalog.parquet"] * rows),
@@ -122,7 +122,7 @@ def base_columns(rows: int) -> dict:
         "policy_sha256": pa.array(["cd" * 32] * rows),
         "review_status": pa.array([{"publish_labeled_preview": "not_required", "human_review": "pending",
                                     "reject": "not_applicable"}[d] if k else "not_applicable"
-                                   for d, k in zip(decision, kept)]),
+                                   for d, k in zip(decision, kept, strict=True)]),
         "bytes": pa.array(rng.integers(2000, 9000, rows), pa.int64()), "phash": pa.array([f"{i:016x}" for i in range(rows)]),
         "digital_source_type": pa.array(["http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"] * rows),
         "c2pa_manifest_label": pa.array([f"urn:c2pa:{i:032x}" for i in range(rows)]), "category": pa.array(cat),

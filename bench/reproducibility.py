@@ -52,10 +52,12 @@ from engine.seeds import image_seed
 from catalog.vocabulary import CATEGORIES, COLORS, MATERIALS
 model_dir, images, threads, batch, order, out = {model!r}, {images}, {threads}, {batch}, {order!r}, {out!r}
 d = read_defaults(model_dir)
-settings = SamplingSettings(d["scheduler"], int(d["steps"]), float(d["guidance_scale"]), int(d["width"]), int(d["height"]), d.get("max_sequence_length"))
+settings = SamplingSettings(d["scheduler"], int(d["steps"]), float(d["guidance_scale"]), int(d["width"]), int(d["height"]),
+                            d.get("max_sequence_length"))
 model = load_model(model_dir, choose_placement("cpu", "float32", threads=threads))
 reqs = [ImageRequest(str(i), f"S{{i}}", i % 2, image_seed(11, f"S{{i // 2}}", i % 2) + (order == "other seed"),
-        f"campaign concept, a {{COLORS[i // 2 % len(COLORS)]}} {{MATERIALS[i // 6 % len(MATERIALS)]}} {{CATEGORIES[i // 2 % len(CATEGORIES)]}} on a soft gradient backdrop",
+        f"campaign concept, a {{COLORS[i // 2 % len(COLORS)]}} {{MATERIALS[i // 6 % len(MATERIALS)]}} "
+        f"{{CATEGORIES[i // 2 % len(CATEGORIES)]}} on a soft gradient backdrop",
         "text, watermark, blurry") for i in range(images)]
 index = list(range(images))
 if order == "shuffled":
@@ -189,14 +191,14 @@ def main() -> None:
                     results[name] = pool(results[name], compare(reference[index], pixels))
             print(f"\n{label} ({model_dir.name}); reference: batch 16, default threads ({len(os.sched_getaffinity(0))} usable CPUs), "
                   f"OMP_WAIT_POLICY=PASSIVE; {args.images} images x {args.rounds} rounds")
-            print(f"| condition | images | identical | max abs diff | mean abs diff | min PSNR dB | max PSNR dB | pixels differing |")
+            print("| condition | images | identical | max abs diff | mean abs diff | min PSNR dB | max PSNR dB | pixels differing |")
             print("|---|---|---|---|---|---|---|---|")
             for name, r in results.items():
                 print(f"| {name} | {r['images']} | {r['identical']} | {r['max_abs_diff']} | {r['mean_abs_diff']:.5f} "
                       f"| {r['min_psnr']:.1f} | {r['max_psnr']:.1f} | {r['pixels_differing']} |")
             if args.encode_cost:
                 cost = encode_cost(model_dir, 128)
-                print(f"\nprompt encoding, 128 distinct prompts: " + ", ".join(f"{k} {v:.1f} ms/prompt" for k, v in cost.items()))
+                print("\nprompt encoding, 128 distinct prompts: " + ", ".join(f"{k} {v:.1f} ms/prompt" for k, v in cost.items()))
     print(f"\nload average after the run: {os.getloadavg()[0]:.1f}")
 
 

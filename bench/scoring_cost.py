@@ -96,7 +96,7 @@ def main() -> None:
     context = [
         {"prompt": a.caption, "sku": r.sku, "variant": r.variant, "background": a.background, "category": a.category,
          "color": a.color, "material": a.material, "brand": "Nordhavn", "title": f"{a.color} {a.category}", "description": None}
-        for a, r in zip(attrs, requests)
+        for a, r in zip(attrs, requests, strict=True)
     ]
 
     generate(model, requests[: args.batch_size], settings, args.batch_size)  # warm-up
@@ -113,7 +113,7 @@ def main() -> None:
     per_scorer = {}
     for scorer in scorers:
         scorer.score(pixels[:2], context[:2])  # warm-up: loads its model once, as a worker process does
-        per_scorer[scorer.name] = _best(lambda: scorer.score(pixels, context), args.repeats)
+        per_scorer[scorer.name] = _best(lambda scorer=scorer: scorer.score(pixels, context), args.repeats)
     total = sum(per_scorer.values())
     n = len(pixels)
 
@@ -146,7 +146,7 @@ def _print_selection(pixels, context, scorers, closed_domain: bool) -> None:
     policy, thresholds, config = load_policy(), load_thresholds(), load_selection_config()
     scores, _ = run_scorers(scorers, pixels, context)
     candidates = []
-    for c, s, image in zip(context, scores, pixels):
+    for c, s, image in zip(context, scores, pixels, strict=True):
         failures = technical_failures(s, thresholds, c["background"])
         row = {**{k: v for k, v in c.items() if k != "prompt"}, "asset_type": "campaign_background", "claims_real_sku": False,
                "has_logo": False, "technical_failures": failures, "duplicate_of": -1, "model_closed_domain": closed_domain,
@@ -156,7 +156,7 @@ def _print_selection(pixels, context, scorers, closed_domain: bool) -> None:
     selections = select_variants(candidates, keep=None, config=config)
     import re
 
-    kept = Counter(c["sku"] for c, sel in zip(candidates, selections) if sel.kept)
+    kept = Counter(c["sku"] for c, sel in zip(candidates, selections, strict=True) if sel.kept)
     skus = sorted({c["sku"] for c in candidates})
     per_sku = Counter(kept.get(sku, 0) for sku in skus)
     k = len(candidates) // len(skus)

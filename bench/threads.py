@@ -25,9 +25,12 @@ from engine.seeds import image_seed
 from catalog.vocabulary import CATEGORIES, COLORS
 model_dir, images, threads = {model!r}, {images}, {threads}
 d = read_defaults(model_dir)
-settings = SamplingSettings(d["scheduler"], int(d["steps"]), float(d["guidance_scale"]), int(d["width"]), int(d["height"]), d.get("max_sequence_length"))
+settings = SamplingSettings(d["scheduler"], int(d["steps"]), float(d["guidance_scale"]), int(d["width"]), int(d["height"]),
+                            d.get("max_sequence_length"))
 model = load_model(model_dir, choose_placement("cpu", threads=threads))
-reqs = [ImageRequest(str(i), f"S{{i}}", 0, image_seed(0, f"S{{i}}", 0), f"campaign concept, a {{COLORS[i % 8]}} wood {{CATEGORIES[i // 8 % 8]}} on a soft gradient backdrop", "text") for i in range(images)]
+reqs = [ImageRequest(str(i), f"S{{i}}", 0, image_seed(0, f"S{{i}}", 0),
+                     f"campaign concept, a {{COLORS[i % 8]}} wood {{CATEGORIES[i // 8 % 8]}} on a soft gradient backdrop", "text")
+        for i in range(images)]
 generate(model, reqs[:16], settings, 16)
 t = time.perf_counter(); generate(model, reqs, settings, 16); s = time.perf_counter() - t
 print(json.dumps({{"threads": threads, "images_per_s": images / s}}))
@@ -49,7 +52,8 @@ def main() -> None:
             results[threads].append(json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"])
     base = max(results[args.threads[0]])
     for threads, rates in results.items():
-        print(f"threads {threads}: {max(rates):.2f} img/s (runs: {', '.join(f'{r:.2f}' for r in rates)}), x{max(rates) / base:.2f} vs {args.threads[0]}")
+        print(f"threads {threads}: {max(rates):.2f} img/s (runs: {', '.join(f'{r:.2f}' for r in rates)}), "
+              f"x{max(rates) / base:.2f} vs {args.threads[0]}")
     print(f"load average during the run: {os.getloadavg()[0]:.1f}")
 
 

@@ -63,7 +63,7 @@ def make_hostile_rows(n: int = 20, seed: int = 0) -> list[dict[str, object]]:
         raise ValueError(f"n must be >= 1 (row 0 is the twin's original); got {n}")
     rows = make_sample_catalog(n + len(_FAULTS), seed=seed).to_pylist()
     rows[0]["sku"] = ACCENTED_SKU
-    for offset, (kind, (column, value)) in enumerate(_FAULTS.items()):
+    for offset, (column, value) in enumerate(_FAULTS.values()):
         row = rows[n + offset]
         row["sku"] = f"HOSTILE-{offset:02d}"
         row[column] = value

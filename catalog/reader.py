@@ -130,7 +130,7 @@ def _decode_strings(column: pa.Array, name: str, problems: list[list[str]]) -> p
         pass
     # Reinterpreting string bytes as binary is free and never checks them.
     raw_values = column.view(pa.large_binary() if pa.types.is_large_string(column.type) else pa.binary())
-    values = []
+    values: list[str | None] = []
     for index, raw in enumerate(raw_values.to_pylist()):
         if raw is None:
             values.append(None)
@@ -147,7 +147,7 @@ def _check_utf8(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Decode the batch's string columns; add READ_PROBLEMS_COLUMN only when some value was not UTF-8."""
     problems: list[list[str]] = [[] for _ in range(batch.num_rows)]
     columns = []
-    for name, column in zip(batch.schema.names, batch.columns):
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
         if pa.types.is_string_view(column.type):
             column = column.cast(pa.string())  # validate() does not check views' UTF-8; a plain string does
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):

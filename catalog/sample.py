@@ -7,7 +7,7 @@ rule of `catalog.validate`, so its quarantine reason is known in advance. Hostil
 """
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
 
@@ -67,7 +67,7 @@ _SKU_PREFIX: dict[str, str] = {
 }
 # en-US dominates a real catalog; the rest share what is left.
 _LOCALE_WEIGHTS = tuple(0.5 if locale == "en-US" else 0.5 / (len(LOCALES) - 1) for locale in LOCALES)
-_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _article(word: str) -> str:

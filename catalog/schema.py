@@ -7,7 +7,7 @@ read and quarantined; "non-null" below is enforced by `catalog.validate`.
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -124,7 +124,7 @@ def _canonical_value(name: str, value: object) -> object:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"column {name!r} holds a naive datetime; catalog timestamps must be UTC-aware")
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     raise ValueError(f"column {name!r} holds a {type(value).__name__}; expected str, bool, datetime or None")
 
 

@@ -125,6 +125,8 @@ def _run_suite(table: pa.Table) -> dict[str, list[int]]:
     failures: dict[str, list[int]] = {}
     for outcome in run.results:
         config = outcome.expectation_config
+        if config is None:
+            raise RuntimeError("great-expectations returned a result without its expectation; the catalog was not checked")
         reason = f"{config.type}({config.kwargs['column']})"
         if outcome.exception_info.get("raised_exception"):
             raise RuntimeError(f"great-expectations could not evaluate {reason}: {outcome.exception_info}")
@@ -144,7 +146,7 @@ def _split_duplicates(original: pa.Table, canonical: pa.Table, indices: list[int
     first_seen: dict[str, int] = {}
     failures: dict[str, list[int]] = {}
     raw = original.column("sku").take(indices).to_pylist()
-    for index, sku, raw_sku in zip(indices, canonical.column("sku").take(indices).to_pylist(), raw):
+    for index, sku, raw_sku in zip(indices, canonical.column("sku").take(indices).to_pylist(), raw, strict=True):
         first = first_seen.setdefault(sku, index)
         if first == index:
             continue

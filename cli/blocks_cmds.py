@@ -1,7 +1,6 @@
 """`catalog-concepts ops blocks ...`: the S3 credentials as prefect-aws blocks on the Prefect server."""
 
 import os
-from typing import Optional
 
 import typer
 
@@ -16,11 +15,11 @@ DEFAULT_CREDENTIALS_BLOCK = "concepts-aws"
 
 @app.command("create")
 def create(
-    endpoint_url: Optional[str] = typer.Option(None, envvar=ENV_ENDPOINT, help="S3 endpoint for SeaweedFS/MinIO/R2 (unset: AWS S3)"),
-    bucket: Optional[str] = typer.Option(None, envvar=ENV_BUCKET, help="Bucket the flows write to"),
-    access_key_id: Optional[str] = typer.Option(None, envvar=ENV_ACCESS_KEY, help="Access key id"),
+    endpoint_url: str | None = typer.Option(None, envvar=ENV_ENDPOINT, help="S3 endpoint for SeaweedFS/MinIO/R2 (unset: AWS S3)"),
+    bucket: str | None = typer.Option(None, envvar=ENV_BUCKET, help="Bucket the flows write to"),
+    access_key_id: str | None = typer.Option(None, envvar=ENV_ACCESS_KEY, help="Access key id"),
     # No flag for the secret: a flag would leave it in the shell history and in `ps`.
-    region: Optional[str] = typer.Option(None, envvar=ENV_REGION, help="Region (default us-east-1)"),
+    region: str | None = typer.Option(None, envvar=ENV_REGION, help="Region (default us-east-1)"),
     bucket_block: str = typer.Option(DEFAULT_BUCKET_BLOCK, help="Name of the S3 Bucket block (what CONCEPTS_S3_BLOCK names)"),
     credentials_block: str = typer.Option(DEFAULT_CREDENTIALS_BLOCK, help="Name of the AWS Credentials block it references"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace blocks of these names that hold other settings"),

@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -110,7 +109,8 @@ def _run(**parameters) -> dict:
 def _print_summary(summary: dict) -> None:
     typer.echo("")
     typer.echo(f"run {summary['run_id']}: {summary['status']}")
-    for key in ("images", "decisions", "quarantined", "model_dir", "manifest_uri", "images_prefix", "review_prefix", "quarantine_uri", "verified", "report_uri", "report_link"):
+    for key in ("images", "decisions", "quarantined", "model_dir", "manifest_uri", "images_prefix", "review_prefix", "quarantine_uri",
+                "verified", "report_uri", "report_link"):
         if key in summary:
             typer.echo(f"  {key:15s} {summary[key]}")
 
@@ -118,7 +118,7 @@ def _print_summary(summary: dict) -> None:
 @app.command()
 def demo(
     ctx: typer.Context,
-    limit: Optional[int] = typer.Option(None, help="At most this many SKUs of the sample catalog"),
+    limit: int | None = typer.Option(None, help="At most this many SKUs of the sample catalog"),
     variants: int = typer.Option(2, help="Candidate images per SKU"),
 ) -> None:
     """Run the nightly flow on embedded defaults: local S3, shipped sample catalog, shipped model."""
@@ -133,21 +133,22 @@ def demo(
 @app.command()
 def run(
     ctx: typer.Context,
-    catalog: Optional[str] = typer.Option(None, help="Catalog Parquet: path or s3:// URI (default: shipped sample)"),
-    run_date: Optional[str] = typer.Option(None, help="YYYY-MM-DD (default: today, UTC)"),
-    limit: Optional[int] = typer.Option(None, help="At most this many SKUs"),
-    category: Optional[list[str]] = typer.Option(None, help="Only this category (repeatable)"),
-    sku: Optional[list[str]] = typer.Option(None, help="Only this SKU (repeatable)"),
+    catalog: str | None = typer.Option(None, help="Catalog Parquet: path or s3:// URI (default: shipped sample)"),
+    run_date: str | None = typer.Option(None, help="YYYY-MM-DD (default: today, UTC)"),
+    limit: int | None = typer.Option(None, help="At most this many SKUs"),
+    category: list[str] | None = typer.Option(None, help="Only this category (repeatable)"),
+    sku: list[str] | None = typer.Option(None, help="Only this SKU (repeatable)"),
     variants: int = typer.Option(2, help="Candidate images per SKU"),
-    model: Optional[str] = typer.Option(None, help="Model name from infra/registry.yaml, or a diffusers pipeline folder (a path: contains '/') (default: shipped model)"),
-    scheduler: Optional[str] = typer.Option(None, help="ddim, dpmsolver++, euler (default: the model's)"),
-    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)"),
-    guidance: Optional[float] = typer.Option(None, help="CFG scale; 1 = none (default: the model's)"),
+    model: str | None = typer.Option(
+        None, help="Model name from infra/registry.yaml, or a diffusers pipeline folder (a path: contains '/') (default: shipped model)"),
+    scheduler: str | None = typer.Option(None, help="ddim, dpmsolver++, euler (default: the model's)"),
+    steps: int | None = typer.Option(None, help="Sampling steps (default: the model's)"),
+    guidance: float | None = typer.Option(None, help="CFG scale; 1 = none (default: the model's)"),
     seed: int = typer.Option(0, help="Run seed"),
     batch_size: int = typer.Option(16, help="Images per denoiser batch"),
     skus_per_shard: int = typer.Option(128, help="SKUs per Prefect task"),
     max_bad_fraction: float = typer.Option(0.05, help="Fail when more catalog rows than this are bad"),
-    policy: Optional[str] = typer.Option(None, help="Review policy name from infra/registry.yaml, or a policy YAML (a path: contains '/')"),
+    policy: str | None = typer.Option(None, help="Review policy name from infra/registry.yaml, or a policy YAML (a path: contains '/')"),
     embedded_s3: bool = typer.Option(False, "--embedded-s3", help="Use the embedded S3 instead of CONCEPTS_S3_* settings"),
     bucket: str = typer.Option(DEMO_BUCKET, help="Bucket when --embedded-s3 is used"),
 ) -> None:
@@ -156,7 +157,8 @@ def run(
         if embedded_s3:
             use_embedded_s3(bucket)
         # "today" rather than nothing: the run's parameters in the UI then say which day was meant.
-        chosen = {"run_date": run_date or "today", "model": model, "scheduler": scheduler, "steps": steps, "guidance_scale": guidance, "policy": policy}
+        chosen = {"run_date": run_date or "today", "model": model, "scheduler": scheduler, "steps": steps, "guidance_scale": guidance,
+                  "policy": policy}
         _print_summary(_run(
             **{name: value for name, value in chosen.items() if value is not None},
             # A person at a terminal may run the shipped sample (the default of --catalog, as its help
@@ -225,7 +227,7 @@ def catalog_validate(
         result, failure = error.result, str(error)
     except (CatalogFormatError, CatalogSchemaError, FileNotFoundError) as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     else:
         failure = None
     typer.echo(f"{result.checked} rows checked, {result.good.num_rows} good, {result.quarantined.num_rows} quarantined")

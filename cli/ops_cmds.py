@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Optional
 
 import typer
 
@@ -106,7 +105,7 @@ def deploy() -> None:
 def report_link(
     run_date: str = typer.Argument(..., help="YYYY-MM-DD"),
     run_id: str = typer.Argument(..., help="Run id"),
-    hours: Optional[int] = typer.Option(None, min=1, max=168, help="Link lifetime in hours, at most 168 (7 days, S3's limit) "
+    hours: int | None = typer.Option(None, min=1, max=168, help="Link lifetime in hours, at most 168 (7 days, S3's limit) "
                                         "(default: $CONCEPTS_REPORT_LINK_HOURS, else 24)"),
 ) -> None:
     """Print a fresh presigned link to a run's contact sheet."""
@@ -120,10 +119,10 @@ def report_link(
 @app.command("review-queue")
 def review_queue(
     limit: int = typer.Option(50, help="At most this many"),
-    run: Optional[str] = typer.Option(None, "--run", help="Only this run id"),
-    rule: Optional[str] = typer.Option(None, "--rule", help="Only images this policy rule fired on"),
-    category: Optional[str] = typer.Option(None, "--category", help="Only this category"),
-    link_hours: Optional[int] = typer.Option(None, min=1, max=168, help="Thumbnail link lifetime in hours "
+    run: str | None = typer.Option(None, "--run", help="Only this run id"),
+    rule: str | None = typer.Option(None, "--rule", help="Only images this policy rule fired on"),
+    category: str | None = typer.Option(None, "--category", help="Only this category"),
+    link_hours: int | None = typer.Option(None, min=1, max=168, help="Thumbnail link lifetime in hours "
                                              "(default: $CONCEPTS_REPORT_LINK_HOURS, else 24)"),
 ) -> None:
     """List images awaiting human review, oldest run first (JSON lines).
@@ -154,7 +153,7 @@ def review_queue(
 
 
 @app.command("review-status")
-def review_status(run_id: Optional[str] = typer.Option(None, help="Only this run")) -> None:
+def review_status(run_id: str | None = typer.Option(None, help="Only this run")) -> None:
     """Manifests joined with the review log: each image's current review status (JSON lines)."""
     from flows.resources import s3_settings
     from review.log import read_review_log

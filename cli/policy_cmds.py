@@ -1,7 +1,6 @@
 """`policy test` and `policy explain`: check a policy file safely, and say why an image got its verdict."""
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,27 +16,27 @@ def _fixtures_for(policy_path: Path) -> Path:
 
 @app.command("test")
 def test_policy(
-    file: Optional[Path] = typer.Argument(None, help="Policy YAML (default: policies/default.yaml)."),
-    fixtures: Optional[Path] = typer.Option(None, "--fixtures", "-f", help="Fixture table (default: fixtures/<file name> beside the policy)."),
+    file: Path | None = typer.Argument(None, help="Policy YAML (default: policies/default.yaml)."),
+    fixtures: Path | None = typer.Option(None, "--fixtures", "-f", help="Fixture table (default: fixtures/<file name> beside the policy)."),
 ) -> None:
     """Load and validate a policy, run its fixture table, print pass/fail per case and the decision confusion; exit 1 on failure."""
+    from policies.confusion import confusion_matrix, format_confusion
     from policies.load import PolicyError, load_policy
     from policies.run_fixtures import run_fixtures, uncovered_rule_ids
-    from policies.confusion import confusion_matrix, format_confusion
 
     path = file if file is not None else POLICIES_DIR / "default.yaml"
     try:
         policy = load_policy(path)
     except (PolicyError, OSError) as error:
         typer.echo(f"INVALID POLICY: {error}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     table = fixtures if fixtures is not None else _fixtures_for(Path(path))
     typer.echo(f"policy {policy.name} v{policy.version} ({len(policy.rules)} rules, sha256 {policy.sha256[:12]}) from {path}")
     try:
         results = run_fixtures(policy, table)
     except (ValueError, OSError) as error:
         typer.echo(f"INVALID FIXTURES: {error}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     for r in results:
         status = "PASS" if r.passed else "FAIL"
         typer.echo(f"{status} {r.name}: {r.decision.action} {list(r.decision.rule_ids)}")
@@ -54,8 +53,8 @@ def test_policy(
 @app.command("explain")
 def explain_asset(
     asset_id: str = typer.Argument(..., help="asset_id of the image (manifest column asset_id)."),
-    run: Optional[str] = typer.Option(None, "--run", help="run_id, when the asset id appears in several runs."),
-    policy_file: Optional[Path] = typer.Option(None, "--policy", help="Policy YAML to evaluate with (default: policies/default.yaml)."),
+    run: str | None = typer.Option(None, "--run", help="run_id, when the asset id appears in several runs."),
+    policy_file: Path | None = typer.Option(None, "--policy", help="Policy YAML to evaluate with (default: policies/default.yaml)."),
 ) -> None:
     """Read the image's manifest row from S3 and print each rule's evaluation with the inputs it used."""
     from flows.resources import s3_settings
@@ -68,13 +67,13 @@ def explain_asset(
         policy = load_policy(policy_file)
     except (PolicyError, OSError) as error:
         typer.echo(f"INVALID POLICY: {error}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     settings = s3_settings()
     try:
         manifest_row = find_manifest_row(read_manifests(settings), asset_id, run)
     except LookupError as error:
         typer.echo(str(error), err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     catalog_fs = arrow_filesystem(settings) if str(manifest_row["catalog_uri"]).startswith("s3://") else None
     row, notes = policy_row_for(manifest_row, catalog_filesystem=catalog_fs)
     typer.echo(f"asset {asset_id} (run {manifest_row['run_id']}, sku {manifest_row['sku']}, variant {manifest_row['variant']})")

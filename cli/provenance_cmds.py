@@ -2,7 +2,6 @@
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -29,7 +28,7 @@ def _settings(embedded_s3: bool, bucket: str):
 @app.command()
 def verify(
     run: str = typer.Argument(..., help="Run id, manifests/... key or s3://bucket/manifests/... URI"),
-    trust_anchor: Optional[Path] = typer.Option(
+    trust_anchor: Path | None = typer.Option(
         None, help="Root CA PEM the signer must chain to (state Trusted); without it, signature validity only"
     ),
     local_anchor: bool = typer.Option(
@@ -64,12 +63,12 @@ def verify(
 @app.command()
 def reproduce(
     asset_id: str = typer.Argument(..., help="asset_id of a committed manifest row"),
-    model: Optional[Path] = typer.Option(None, help="Diffusers pipeline folder (default: shipped model)"),
+    model: Path | None = typer.Option(None, help="Diffusers pipeline folder (default: shipped model)"),
     device: str = typer.Option("auto", help="auto (the row's device family), cpu or cuda"),
     batch_size: int = typer.Option(
         16, min=1, help="Batch size of the run that made the image (nightly default 16); pixels are bit-identical only at the same size"
     ),
-    threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: the count the row records)"),
+    threads: int | None = typer.Option(None, min=1, help="torch CPU threads (default: the count the row records)"),
     embedded_s3: bool = _EMBEDDED,
     bucket: str = _BUCKET,
 ) -> None:
@@ -88,10 +87,10 @@ def reproduce(
 
 @app.command()
 def query(
-    sql: Optional[str] = typer.Argument(
+    sql: str | None = typer.Argument(
         None, help="SQL over `manifests`, `review_log`, `asset_status` and `quarantine` (see docs/manifest.md)"
     ),
-    example: Optional[str] = typer.Option(None, help="Run a documented example instead (see --list)"),
+    example: str | None = typer.Option(None, help="Run a documented example instead (see --list)"),
     list_examples: bool = typer.Option(False, "--list", help="Print the example queries and exit"),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per row"),
     embedded_s3: bool = _EMBEDDED,

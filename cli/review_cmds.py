@@ -1,7 +1,6 @@
 """`catalog-concepts ops review approve|reject ...`: decide a whole group of waiting images from the shell."""
 
 from collections import Counter
-from typing import Optional
 
 import typer
 
@@ -11,7 +10,7 @@ from review.decisions import AWAITING_ACTION
 app = typer.Typer(help="Decide a whole group of waiting images (one rule in one run) at once.", no_args_is_help=True)
 
 
-def _decide(verdict: str, run_id: str, rule_id: str, reviewer: str, note: Optional[str], category: Optional[str],
+def _decide(verdict: str, run_id: str, rule_id: str, reviewer: str, note: str | None, category: str | None,
             dry_run: bool) -> None:
     """Select the group, then print it (dry run) or ingest it like a decisions file and re-render the run's sheet."""
     from flows.resources import report_link_seconds, s3_settings
@@ -54,8 +53,8 @@ def _command(verdict: str):
         run: str = typer.Option(..., "--run", help="Run id whose waiting images to decide"),
         rule: str = typer.Option(..., "--rule", help="Policy rule id: every waiting image of the run it fired on"),
         reviewer: str = typer.Option(..., "--reviewer", help="Your name or e-mail (stored in the review log)"),
-        note: Optional[str] = typer.Option(None, "--note", help="Note stored with every decision"),
-        category: Optional[str] = typer.Option(None, "--category", help="Only images of this category"),
+        note: str | None = typer.Option(None, "--note", help="Note stored with every decision"),
+        category: str | None = typer.Option(None, "--category", help="Only images of this category"),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the images it would decide; write nothing"),
     ) -> None:
         _decide(verdict, run, rule, reviewer, note, category, dry_run)

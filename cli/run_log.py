@@ -22,7 +22,7 @@ def logs_dir() -> Path:
 def open_command_log(command: str) -> Path:
     """Create a new log file for this invocation, named for its UTC start time, the command and the pid."""
     directory = logs_dir()
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = directory / f"{stamp}-{command}-{os.getpid()}.log"
     path.touch()
     _prune(directory)

@@ -36,7 +36,7 @@ def ema_update(ema, model, decay: float) -> None:
     import torch
 
     with torch.no_grad():
-        for e, p in zip(ema.parameters(), model.parameters()):
+        for e, p in zip(ema.parameters(), model.parameters(), strict=True):
             e.lerp_(p, 1 - decay)
 
 

@@ -92,7 +92,7 @@ def reconstruction_metrics(vae, images: np.ndarray, batch: int = 64) -> dict[str
     from embedded_model.dataset import to_model_range
 
     vae.eval()
-    se, pix_err, mean_err, n = 0.0, 0.0, 0.0, 0
+    pix_err, mean_err, n = 0.0, 0.0, 0
     psnrs = []
     with torch.no_grad():
         for s in range(0, len(images), batch):

@@ -5,6 +5,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.device import Placement, torch_dtype
 from engine.text_cache import EmbeddingCache
@@ -20,7 +21,7 @@ DEFAULTS_FILE = "catalog_concepts.json"
 class LoadedModel:
     """A ready pipeline and the facts about it that every manifest row records."""
 
-    pipe: object
+    pipe: Any  # any diffusers text-to-image pipeline (DiffusionPipeline picks the class from model_index.json)
     model_id: str
     weights_sha256: str
     pipeline_class: str
@@ -61,7 +62,8 @@ def external_components(model_dir: Path) -> dict[str, object]:
     unknown = sorted(set(spec.values()) - set(EXTERNAL_SOURCES))
     if unknown:
         raise ValueError(f"unknown external component source(s) {unknown}; allowed: {EXTERNAL_SOURCES}")
-    from transformers import BertModel, BertTokenizerFast
+    # transformers exports its classes lazily; its type stubs do not list BertTokenizerFast.
+    from transformers import BertModel, BertTokenizerFast  # type: ignore[attr-defined]
 
     quiet_libraries()
 

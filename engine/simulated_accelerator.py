@@ -63,16 +63,16 @@ def denoiser_class() -> type:
         def from_pretrained(cls, *args, **kwargs):
             """Load from a folder and record one model load for this process."""
             model = super().from_pretrained(*args, **kwargs)
-            _record(model.config.record_dir, {"event": "load", "time": time.time()})
+            _record(model.config["record_dir"], {"event": "load", "time": time.time()})
             return model
 
         def forward(self, hidden_states, encoder_hidden_states=None, timestep=None, added_cond_kwargs=None,
                     encoder_attention_mask=None, return_dict: bool = True, **_):
             with _DEVICE_SLOT:
                 start = time.time()
-                time.sleep(self.config.call_ms / 1000.0)
+                time.sleep(self.config["call_ms"] / 1000.0)
                 end = time.time()
-            _record(self.config.record_dir, {"event": "busy", "start": start, "end": end, "batch": int(hidden_states.shape[0])})
+            _record(self.config["record_dir"], {"event": "busy", "start": start, "end": end, "batch": int(hidden_states.shape[0])})
             sample = hidden_states * self.zero
             return Transformer2DModelOutput(sample=sample) if return_dict else (sample,)
 

@@ -88,7 +88,7 @@ def run_on_fleet(
             return images
 
         states, ending = _watch_round(children, staged_images, len([p for images in shards for p in images]), stall_seconds, poll_seconds)
-        ended_badly = [f"{child.name}: {state.type.value}" for child, state in zip(children, states) if not state.is_completed()]
+        ended_badly = [f"{child.name}: {state.type.value}" for child, state in zip(children, states, strict=True) if not state.is_completed()]
         if ending != "children ended" or ended_badly:
             logger.warning("round %d ended (%s); shard workers that did not complete: %s; unfinished shards go to the next round",
                            round_number, ending, ", ".join(ended_badly) or "none")
@@ -121,7 +121,7 @@ def _watch_round(children, staged_images: Callable[[], int], total_images: int, 
             states = [api.read_flow_run(child.id).state for child in children]
             if all(state is not None and state.is_final() for state in states):
                 return states, "children ended"
-            started = {child.id for child, state in zip(children, states) if state is not None and state.is_running()}
+            started = {child.id for child, state in zip(children, states, strict=True) if state is not None and state.is_running()}
             if not running and not started:
                 last_change = time.monotonic()
             if started - running:
@@ -139,7 +139,7 @@ def _watch_round(children, staged_images: Callable[[], int], total_images: int, 
 
 def _cancel(api, children, states, why: str) -> list:
     """Ask Prefect to cancel every child still running (its worker stops the process); returns the states seen."""
-    for child, state in zip(children, states):
+    for child, state in zip(children, states, strict=True):
         if state is None or not state.is_final():
             api.set_flow_run_state(child.id, Cancelling(message=why), force=True)
     return [api.read_flow_run(child.id).state for child in children]

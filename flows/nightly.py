@@ -21,7 +21,13 @@ from flows.flat_parameters import flat_parameters
 from flows.params import MODEL_DEFAULT, REGISTRY, NightlyParams, derive_run_id
 from flows.registry import DEFAULT_MODEL, locate
 from flows.resources import (
-    SAMPLE_CATALOG, default_catalog_uri, default_model_dir, report_link_seconds, s3_settings, scorer_models, signing_paths,
+    SAMPLE_CATALOG,
+    default_catalog_uri,
+    default_model_dir,
+    report_link_seconds,
+    s3_settings,
+    scorer_models,
+    signing_paths,
     trust_anchor_pem,
 )
 from prompts.requests import plan_images, shard
@@ -105,7 +111,8 @@ def nightly_campaign(params: NightlyParams) -> dict:
                 logger.error("catalog rejected, nothing generated; quarantined rows with reasons at %s", uri)
             raise
         clock.lap("validation")
-        logger.info("catalog: %d rows checked, %d good, %d quarantined", validation.checked, validation.good.num_rows, validation.quarantined.num_rows)
+        logger.info("catalog: %d rows checked, %d good, %d quarantined",
+                    validation.checked, validation.good.num_rows, validation.quarantined.num_rows)
 
         # 6. Build prompts, seeds and asset ids; split into shards of whole SKUs.
         planned, plan_errors = plan_images(
@@ -123,7 +130,8 @@ def nightly_campaign(params: NightlyParams) -> dict:
             **signing_paths(),
             scorer_models=scorer_models(),
         )
-        logger.info("run %s: %d images in %d shards (%s, %d steps, w=%.2f)", run_id, len(planned), len(shards), sampling.scheduler, sampling.steps, sampling.guidance_scale)
+        logger.info("run %s: %d images in %d shards (%s, %d steps, w=%.2f)",
+                    run_id, len(planned), len(shards), sampling.scheduler, sampling.steps, sampling.guidance_scale)
         clock.lap("planning")
 
         # 7. Generate, score, route and publish each shard (one task per shard, not per image), here or
@@ -147,8 +155,10 @@ def nightly_campaign(params: NightlyParams) -> dict:
                     outcomes.append(outcome)
                     decisions = Counter(row["decision"] for row in outcome.rows)
                     if outcome.stale:
-                        logger.warning("shard %d: staged rows named %d missing or changed objects (first: %s); made it again", outcome.index, len(outcome.stale), outcome.stale[0])
-                    logger.info("shard %d %s: %d images %s", outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
+                        logger.warning("shard %d: staged rows named %d missing or changed objects (first: %s); made it again",
+                                       outcome.index, len(outcome.stale), outcome.stale[0])
+                    logger.info("shard %d %s: %d images %s",
+                                outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
                     done += len(outcome.rows)
                     update_progress(progress_artifact, done, len(planned))
         clock.lap("shards")

@@ -29,7 +29,7 @@ Device = Literal["auto", "cpu", "cuda"]
 
 def today() -> dt.date:
     """Today's date in UTC, when called."""
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 def _blank_is_today(value: object) -> object:
@@ -58,7 +58,8 @@ PolicyName = Annotated[str, BeforeValidator(lambda v: v or DEFAULT_POLICY),
 class NightlyParams(BaseModel):
     """Everything a nightly run or a backfill can choose; 0 or empty means "the model's or the system's default"."""
 
-    run_date: RunDay = Field(MISSING, validate_default=True, title="Run date", description="Partition date of the run, UTC (empty: today, when the run starts)")
+    run_date: RunDay = Field(MISSING, validate_default=True, title="Run date",
+                             description="Partition date of the run, UTC (empty: today, when the run starts)")
     catalog_uri: str = Field("", title="Catalog", description="Catalog Parquet: s3:// URI or a path on the worker (empty: the shipped 58-row sample)")
     allow_sample_catalog: bool = Field(
         False, title="Allow the sample catalog",
@@ -84,8 +85,10 @@ class NightlyParams(BaseModel):
         DEFAULT_POLICY, title="Review policy", json_schema_extra={"enum": list(REGISTRY.policies)},
         description="Review policy by name, from the deployment's registry (infra/registry.yaml)",
     )
-    thresholds_file: str = Field("", title="Thresholds file", description="Technical-score thresholds YAML on the worker (empty: the packaged scoring/thresholds.yaml)")
-    max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0, title="Most bad rows", description="Fail the run when more catalog rows than this fraction are bad")
+    thresholds_file: str = Field("", title="Thresholds file",
+                                 description="Technical-score thresholds YAML on the worker (empty: the packaged scoring/thresholds.yaml)")
+    max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0, title="Most bad rows",
+                                    description="Fail the run when more catalog rows than this fraction are bad")
     bucket: str = Field("", title="Bucket", description="Destination bucket (empty: the configured one)")
     device: Device = Field("auto", title="Device", description="auto, cpu or cuda")
     run_id: str = Field("", title="Run id", description="Explicit run id (empty: derived from the run's inputs)")
@@ -93,10 +96,12 @@ class NightlyParams(BaseModel):
         0, ge=0, le=256, title="Shard workers",
         description="0: make every shard in this flow's process; N: N child runs of the shard-worker deployment on the GPU pool (about one per GPU)",
     )
-    shard_worker_deployment: str = Field("shard_worker/shard-worker", title="Shard-worker deployment", description="Deployment the shard workers run (flow/deployment)")
+    shard_worker_deployment: str = Field("shard_worker/shard-worker", title="Shard-worker deployment",
+                                         description="Deployment the shard workers run (flow/deployment)")
     shard_timeout_minutes: float = Field(
         30.0, gt=0, le=24 * 60, title="Shard timeout (minutes)",
-        description="With shard workers: when no shard finishes for this long while a shard worker runs (waiting for a free slot does not count), the workers are cancelled and the pending shards retried once elsewhere, then the run fails naming them",
+        description="With shard workers: when no shard finishes for this long while a shard worker runs (waiting for a free slot does "
+                    "not count), the workers are cancelled and the pending shards retried once elsewhere, then the run fails naming them",
     )
 
 
@@ -107,7 +112,8 @@ class NightlyParams(BaseModel):
 # rows read after filtering, the weights' digest, the policy's and thresholds' digests — so an
 # edited file makes a new run and the same content under another name is the same run.
 _NOT_IN_RUN_ID = {
-    "batch_size", "skus_per_shard", "max_bad_fraction", "bucket", "device", "run_id", "shard_workers", "shard_worker_deployment", "shard_timeout_minutes",
+    "batch_size", "skus_per_shard", "max_bad_fraction", "bucket", "device", "run_id", "shard_workers", "shard_worker_deployment",
+    "shard_timeout_minutes",
     "catalog_uri", "allow_sample_catalog", "model", "policy", "thresholds_file", "limit", "skus", "categories",
 }
 # The "model's default" of the form, written as the run id has always written it (null), so run ids

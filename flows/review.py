@@ -22,9 +22,11 @@ class ReviewParams(BaseModel):
 
     decisions_uri: str = Field(
         "", title="Decisions file",
-        description="Decisions file (CSV or Parquet: asset_id, decision, reviewer, note): s3:// URI or a path on the worker (empty: decide a small batch in the UI form)",
+        description="Decisions file (CSV or Parquet: asset_id, decision, reviewer, note): s3:// URI or a path on the worker "
+                    "(empty: decide a small batch in the UI form)",
     )
-    ui_batch_size: int = Field(12, ge=1, le=50, title="Images in the UI form", description="Without a file: how many waiting images the UI form offers")
+    ui_batch_size: int = Field(12, ge=1, le=50, title="Images in the UI form",
+                               description="Without a file: how many waiting images the UI form offers")
     ui_timeout_s: int = Field(3600, ge=60, le=7 * 24 * 3600, title="Form timeout (seconds)", description="How long the paused run waits for the form")
     bucket: str = Field("", title="Bucket", description="Bucket (empty: the configured one)")
 
@@ -83,7 +85,8 @@ def review(params: ReviewParams) -> dict:
             [{"row": r.source_row, "asset_id": r.asset_id, "reason": r.reason} for r in result.rejected],
             key="review-rejected-rows", description="Decision rows refused, with reasons",
         )
-    logger.info("review batch %s: %d accepted, %d refused, %d promoted", result.batch_id, len(result.accepted), len(result.rejected), len(result.promoted_keys))
+    logger.info("review batch %s: %d accepted, %d refused, %d promoted",
+                result.batch_id, len(result.accepted), len(result.rejected), len(result.promoted_keys))
     summary = {
         "batch_id": result.batch_id,
         "accepted": len(result.accepted),

@@ -4,6 +4,7 @@ Serving reads the same prefect.yaml a production deploy does (names, entrypoints
 descriptions), so the local UI shows exactly the deployments and schedule production has.
 """
 
+import contextlib
 import importlib
 import os
 import signal
@@ -163,9 +164,10 @@ def start_server(port: int, env: dict | None = None, log_path: Path | None = Non
     """Start `prefect server start` on 127.0.0.1:port and wait until /api/health answers."""
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)]
     api_url, ui_url = f"http://{HOST}:{port}/api", f"http://{HOST}:{port}"
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(command, env=server_env(api_url, ui_url, env), stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    # The child keeps its own descriptor of the log; ours is closed as soon as it has started.
+    with open(log_path, "ab") if log_path else contextlib.nullcontext(subprocess.DEVNULL) as log:
+        process = subprocess.Popen(command, env=server_env(api_url, ui_url, env), stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     server = LocalServer(process, api_url, ui_url)
     try:
         wait_for_health(server, HEALTH_TIMEOUT_S)
@@ -219,10 +221,8 @@ def stop_process_groups(processes: list[subprocess.Popen], timeout_s: float = ST
     for sig in (signal.SIGTERM, signal.SIGKILL):
         alive = [p for p in processes if p.poll() is None]
         for process in alive:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + timeout_s
         for process in alive:
             try:

@@ -8,6 +8,7 @@ result unknown, and the reasons say which inputs were missing. Only `missing` ne
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from policies.fields import FIELD_DOMAINS, FIELD_KINDS, KNOWN_FIELDS, checked_value, is_missing, lookup
 
@@ -42,28 +43,30 @@ class Leaf:
 
     field: str
     op: str
-    value: object = None
+    # Checked against the field's kind when the policy is loaded (a number for lt/le/gt/ge, a list
+    # for in/not_in, ...), so the comparisons below are between values of the field's kind.
+    value: Any = None
 
 
 @dataclass(frozen=True)
 class AllOf:
     """True when every item is true."""
 
-    items: tuple
+    items: "tuple[Condition, ...]"
 
 
 @dataclass(frozen=True)
 class AnyOf:
     """True when at least one item is true."""
 
-    items: tuple
+    items: "tuple[Condition, ...]"
 
 
 @dataclass(frozen=True)
 class Not:
     """True when the item is false."""
 
-    item: object
+    item: "Condition"
 
 
 Condition = Leaf | AllOf | AnyOf | Not
@@ -143,6 +146,7 @@ def _evaluate_leaf(leaf: Leaf, row: Mapping[str, object]) -> Outcome:
     raw = lookup(row, leaf.field)
     if leaf.op == "missing":
         return Outcome(is_missing(raw))
+    value: Any
     value, problem = checked_value(leaf.field, raw)
     if problem:
         return Outcome(None, (problem,))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from policies.conditions import evaluate
-from policies.fields import is_missing, lookup
+from policies.fields import is_missing, list_items, lookup
 from policies.load import ACTIONS, PLACEHOLDER, Policy, Rule
 
 DEFAULT_ACTION = "publish_labeled_preview"
@@ -36,9 +36,8 @@ def _text(value: object) -> str:
     """How a field value reads inside a rule message."""
     if is_missing(value):
         return "<missing>"
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "ndarray":
-        return "; ".join(str(item) for item in value)
-    return str(value)
+    items = list_items(value)
+    return str(value) if items is None else "; ".join(str(item) for item in items)
 
 
 def render_message(rule: Rule, row: Mapping[str, object]) -> str:

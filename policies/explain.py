@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from catalog.vocabulary import BACKGROUND_BY_ASSET_TYPE
 from policies.conditions import AllOf, AnyOf, Condition, Leaf, Not, evaluate
 from policies.decide import Decision, decide, render_message
-from policies.fields import ABSENT, is_missing, lookup
+from policies.fields import ABSENT, is_missing, list_items, lookup
 from policies.load import Policy
 
 
@@ -64,8 +64,9 @@ def value_text(value: object) -> str:
         return "<missing>" if value is ABSENT or value is None else f"<missing: {value!r}>"
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "ndarray":
-        return "[" + "; ".join(str(v) for v in value) + "]"
+    items = list_items(value)
+    if items is not None:
+        return "[" + "; ".join(str(v) for v in items) + "]"
     return repr(value) if isinstance(value, str) else str(value)
 
 
@@ -92,7 +93,7 @@ def format_explanation(explanation: Explanation, recorded: Mapping[str, object] 
     ]
     if recorded:
         lines.append(
-            f"recorded: {recorded.get('decision')}  rules: {', '.join(recorded.get('rule_ids') or []) or '-'}"
+            f"recorded: {recorded.get('decision')}  rules: {', '.join(map(str, list_items(recorded.get('rule_ids')) or [])) or '-'}"
             f"  policy sha256 {str(recorded.get('policy_sha256'))[:12]}"
         )
         if recorded.get("policy_sha256") != explanation.policy_sha256:
@@ -136,7 +137,7 @@ def _scores(value: object) -> dict:
     """A manifest scores map (dict or Parquet [(key, value), ...]) as a dict."""
     if isinstance(value, Mapping):
         return dict(value)
-    return dict(value or [])
+    return dict(list_items(value) or [])
 
 
 def policy_row_for(manifest_row: Mapping[str, object], *, catalog_filesystem=None, thresholds=None) -> tuple[dict, tuple[str, ...]]:
@@ -152,7 +153,7 @@ def policy_row_for(manifest_row: Mapping[str, object], *, catalog_filesystem=Non
     notes = ["the manifest has no policy_inputs column: inputs reconstructed from the catalog, scores and thresholds"]
     row: dict = {"sku": manifest_row["sku"], "variant": manifest_row["variant"]}
     try:
-        catalog = read_catalog(manifest_row["catalog_uri"], filesystem=catalog_filesystem, skus=[manifest_row["sku"]])
+        catalog = read_catalog(str(manifest_row["catalog_uri"]), filesystem=catalog_filesystem, skus=[str(manifest_row["sku"])])
         matches = [r for r in catalog.to_pylist() if catalog_row_hash(r) == manifest_row["catalog_row_hash"]]
         if matches:
             row.update({k: v for k, v in matches[0].items() if k not in ("sku",)})

@@ -95,6 +95,13 @@ def lookup(row: Mapping[str, object], field: str) -> object:
     return nested.get(rest, ABSENT)
 
 
+def list_items(value: object) -> list | None:
+    """The items of a list-valued field (a Python list or tuple, or the numpy array pandas gives), else None."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return list(value)
+    return None
+
+
 def is_missing(value: object) -> bool:
     """True for an absent field, None, NaN and pandas' NA/NaT."""
     if value is ABSENT or value is None:

@@ -146,9 +146,9 @@ def sign_png(
         title=title, asset_id=asset_id, parameters=parameters, software_version=signer.software_version
     )
     out = io.BytesIO()
-    with signer.lock:  # one native signer per process; signing takes a few ms
-        with c2pa.Builder(definition, context=signer.context) as builder:
-            builder.sign(signer.signer, ASSET_FORMAT, io.BytesIO(png_bytes_with_xmp), out)
+    # One native signer per process (the lock); signing takes a few ms.
+    with signer.lock, c2pa.Builder(definition, context=signer.context) as builder:
+        builder.sign(signer.signer, ASSET_FORMAT, io.BytesIO(png_bytes_with_xmp), out)
     signed = out.getvalue()
     return signed, active_manifest_label(signed)
 

@@ -119,7 +119,7 @@ def verify_run(
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="verify") as pool:
         for start in range(0, len(stored), _CHUNK):
             chunk = stored[start : start + _CHUNK]
-            for row, (check, body) in zip(chunk, pool.map(download_and_check, chunk)):
+            for row, (check, body) in zip(chunk, pool.map(download_and_check, chunk), strict=True):
                 checks.append(check)
                 if check.ok and row["asset_id"] in keep:
                     kept[row["asset_id"]] = body

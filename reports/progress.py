@@ -131,7 +131,7 @@ class NoBar:
     def close(self) -> None:
         """Nothing to close."""
 
-    def __enter__(self) -> "NoBar":
+    def __enter__(self) -> NoBar:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -163,7 +163,7 @@ class TerminalBar:
         finally:
             self._restore()
 
-    def __enter__(self) -> "TerminalBar":
+    def __enter__(self) -> TerminalBar:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -34,7 +34,7 @@ def manifest_rows_and_categories(s3: S3Settings, manifest_uri: str) -> tuple[lis
     filesystem = arrow_filesystem(s3) if catalog_uri.startswith("s3://") else None
     skus = sorted({row["sku"] for row in rows})
     catalog = read_catalog(catalog_uri, filesystem=filesystem, skus=skus)
-    return rows, dict(zip(catalog.column("sku").to_pylist(), catalog.column("category").to_pylist()))
+    return rows, dict(zip(catalog.column("sku").to_pylist(), catalog.column("category").to_pylist(), strict=True))
 
 
 def _manifest_key(s3: S3Settings, manifest_uri: str) -> str:

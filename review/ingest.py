@@ -58,7 +58,7 @@ def ingest_decisions(
     now: dt.datetime | None = None,
 ) -> IngestResult:
     """Check rows against committed manifests and the log; promote approvals; write one log file."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     client = boto3_client(s3)

@@ -31,7 +31,8 @@ REVIEW_LOG_DOCS: dict[str, str] = {
     "decision": "The reviewer's verdict: one of " + ", ".join(f"`{d}`" for d in REVIEW_DECISIONS) + ".",
     "reviewer": "Who decided, as written in the decisions file or the Prefect form.",
     "note": "The reviewer's free-text note; null when none was given.",
-    "source": "Where the decision came from: the decisions file's URI, `prefect-ui` for the review form, or the command for a group decided from the shell (`cli:ops review approve --run <run_id> --rule <rule_id>`).",
+    "source": "Where the decision came from: the decisions file's URI, `prefect-ui` for the review form, or the command for a group "
+              "decided from the shell (`cli:ops review approve --run <run_id> --rule <rule_id>`).",
     "source_row": "1-based data row of the decision in that file; null for the form.",
     "review_s3_uri": "s3:// URI of the reviewed bytes under review/ (the manifest's s3_uri).",
     "published_s3_uri": "s3:// URI under images/ the approval promoted the image to; null for rejections.",

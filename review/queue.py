@@ -49,7 +49,7 @@ def review_status(manifest: pa.Table, log: pa.Table) -> pa.Table:
     joined = base.join(verdicts, keys="asset_id", join_type="left outer")
     status = [
         STATUS_BY_VERDICT[verdict] if verdict else current
-        for current, verdict in zip(joined.column("review_status").to_pylist(), joined.column("verdict").to_pylist())
+        for current, verdict in zip(joined.column("review_status").to_pylist(), joined.column("verdict").to_pylist(), strict=True)
     ]
     joined = joined.set_column(joined.schema.get_field_index("review_status"), "review_status", pa.array(status, pa.string()))
     return joined.sort_by([("run_date", "ascending"), ("run_id", "ascending"), ("sku", "ascending"), ("asset_id", "ascending")])

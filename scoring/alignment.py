@@ -151,7 +151,7 @@ def make_clip_scorer(model_dir: str | Path) -> Scorer:
         if ok:
             model, processor = _load_clip(str(path))
             values = clip_scores(model, processor, images[ok], [prompts[i] for i in ok])
-            for i, value in zip(ok, values):
+            for i, value in zip(ok, values, strict=True):
                 results[i]["clip_score"] = float(value)
         return results
 

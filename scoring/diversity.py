@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from scoring.duplicates import hash_value, phash
 from scoring.base import Scorer
+from scoring.duplicates import hash_value, phash
 
 SCORER_VERSION = "diversity/1"
 SCORE_NAMES: tuple[str, ...] = ("phash_sku_min_distance", "phash_batch_min_distance")
@@ -61,7 +61,7 @@ def score_diversity(images: np.ndarray, context: Sequence[Mapping]) -> list[dict
             "phash_sku_min_distance": float(w) if isinstance(s, str) and s else math.nan,
             "phash_batch_min_distance": float(a),
         }
-        for w, a, s in zip(within, across, skus)
+        for w, a, s in zip(within, across, skus, strict=True)
     ]
 
 

@@ -20,7 +20,6 @@ from scoring.risk import load_risk_terms, make_risk_scorer
 from scoring.safety import make_safety_scorer
 
 
-
 def default_scorers(models: ScorerModels | None = None) -> list[Scorer]:
     """The scorers every run applies: technical, risk and diversity always; the model-backed ones when configured."""
     models = models if models is not None else ScorerModels()
@@ -55,7 +54,7 @@ def run_scorers(
         results = scorer.score(images, context)
         if len(results) != len(images):
             raise ValueError(f"scorer {scorer.name} returned {len(results)} results for {len(images)} images")
-        for target, scores in zip(merged, results):
+        for target, scores in zip(merged, results, strict=True):
             clash = set(target) & set(scores)
             if clash:
                 raise ValueError(f"scorer {scorer.name} repeats score name(s) {sorted(clash)}")

@@ -85,15 +85,15 @@ def audit_bucket(settings: S3Settings) -> BucketAudit:
     lost = mismatched = 0
     for row in rows:
         uri = row["s3_uri"]
-        key = uri.removeprefix(own_prefix) if uri and uri.startswith(own_prefix) else None
-        if key is None or key not in stored:
+        named_key = uri.removeprefix(own_prefix) if uri and uri.startswith(own_prefix) else None
+        if named_key is None or named_key not in stored:
             lost += 1
             note(f"lost: row {row['asset_id']} names {uri}, which is not in s3://{bucket}")
             continue
-        named.add(key)
-        if stored[key][0] != row["sha256"]:
+        named.add(named_key)
+        if stored[named_key][0] != row["sha256"]:
             mismatched += 1
-            note(f"mismatched: {uri} has sha256 {stored[key][0]}, its row says {row['sha256']}")
+            note(f"mismatched: {uri} has sha256 {stored[named_key][0]}, its row says {row['sha256']}")
 
     row_counts = Counter(row["asset_id"] for row in rows)
     object_counts = Counter(asset for _, asset in stored.values())
@@ -114,7 +114,7 @@ def audit_bucket(settings: S3Settings) -> BucketAudit:
 
 def _list(client, bucket: str, prefix: str) -> list[str]:
     """Every key under prefix."""
-    keys = []
+    keys: list[str] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(obj["Key"] for obj in page.get("Contents", []))
     return keys

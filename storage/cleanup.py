@@ -140,7 +140,7 @@ def _leased_runs(client, bucket: str) -> set[str]:
 def _cutoff(grace: dt.timedelta, now: dt.datetime | None) -> dt.datetime:
     if not isinstance(grace, dt.timedelta) or grace < dt.timedelta(0):
         raise ValueError(f"grace must be a non-negative datetime.timedelta, got {grace!r}")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     return now - grace

@@ -23,6 +23,7 @@ its threads interleave, and a retry of the same request is a fresh draw.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 import struct
@@ -160,7 +161,7 @@ class FaultProxy:
         by_method: dict[str, dict[str, int]] = {}
         for (outcome, method), n in counts.items():
             by_method.setdefault(method, {})[outcome] = n
-        totals = Counter()
+        totals: Counter[str] = Counter()
         for (outcome, _), n in counts.items():
             totals[outcome] += n
         return FaultCounts(
@@ -213,6 +214,7 @@ class FaultProxy:
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None  # asyncio runs every connection callback inside a task
         self._connections.add(task)
         try:
             await self._serve(client_r, client_w)
@@ -398,10 +400,8 @@ async def _answer_slowdown(client_r: asyncio.StreamReader, client_w: asyncio.Str
         client_w.write_eof()
     # Whatever the client still sends (a body it sent without waiting for 100 Continue) is read
     # and dropped until it hangs up: closing with unread bytes would reset the connection.
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(_discard_until_eof(client_r), _LINGER_AFTER_ERROR_S)
-    except asyncio.TimeoutError:
-        pass
 
 
 async def _discard_until_eof(reader: asyncio.StreamReader) -> None:
@@ -413,8 +413,6 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     """Close the connection with a TCP RST (SO_LINGER 0), the way a crashed peer or middlebox does."""
     sock = writer.get_extra_info("socket")
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):  # already closed by the peer: nothing left to reset
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass  # already closed by the peer: nothing left to reset
     writer.transport.abort()

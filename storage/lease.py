@@ -176,9 +176,12 @@ class LeaseKeeper:
     def _renew_until_stopped(self) -> None:
         # Renew at a quarter of the time to live: three renewals can fail (S3 hiccups) before it lapses.
         interval = self._ttl.total_seconds() / 4
+        lease = self.lease
+        if lease is None:
+            raise RuntimeError("a LeaseKeeper renews only after __enter__ acquired its lease")
         while not self._stop.wait(interval):
             try:
-                self.lease = renew_lease(self._client, self._bucket, self.lease, ttl=self._ttl)
+                self.lease = lease = renew_lease(self._client, self._bucket, lease, ttl=self._ttl)
                 self.error = None
             except LeaseLostError as error:
                 self.error = error
@@ -224,4 +227,4 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from storage.seaweed_security import ensure_security_config, system_config_files
 from storage.settings import S3Settings, boto3_client
@@ -248,6 +249,7 @@ def _credentials(data_dir: Path, access_key: str | None, secret_key: str | None)
             return _read_credentials(data_dir)
         except (FileNotFoundError, ValueError, KeyError):
             access_key, secret_key = f"local{secrets.token_hex(8)}", secrets.token_urlsafe(30)
+    assert secret_key is not None  # both or neither, checked above
     path = data_dir / CREDENTIALS_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -373,11 +375,16 @@ def _write_pid_file(local: LocalS3) -> None:
     tmp.replace(local.data_dir / PID_FILE)  # atomic: a reader never sees half a file
 
 
+def _argv(child: subprocess.Popen) -> list[str]:
+    """The argv we started a child with (always a list of str here)."""
+    return [str(arg) for arg in cast("list[str]", child.args)]
+
+
 def _is_our_weed(pid: int, data_dir: Path) -> bool:
     """True if pid is alive and is a `weed mini` serving data_dir (guards against pid reuse)."""
     child = _CHILDREN.get(pid)
     if child is not None:  # ours: trust its argv (a zombie's /proc cmdline is empty)
-        return f"-dir={data_dir}" in child.args and _alive(pid)
+        return f"-dir={data_dir}" in _argv(child) and _alive(pid)
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
@@ -395,7 +402,7 @@ def _is_locked_down(pid: int) -> bool:
     """True if the weed with this pid was started with every lockdown flag."""
     child = _CHILDREN.get(pid)
     if child is not None:
-        argv = [str(arg) for arg in child.args]
+        argv = _argv(child)
     else:
         try:
             argv = [os.fsdecode(a) for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]

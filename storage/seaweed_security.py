@@ -127,7 +127,7 @@ def _section(config: dict, dotted: str) -> dict:
 def _write_tls_set(data_dir: Path) -> None:
     """A throw-away CA and one leaf certificate (server and client auth) signed by it."""
     (data_dir / TLS_DIR).mkdir(mode=0o700, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     not_before, not_after = now - datetime.timedelta(days=1), now + datetime.timedelta(days=_CERT_DAYS)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"catalog-concepts local S3 CA {secrets.token_hex(4)}")])

@@ -10,7 +10,6 @@ from prefect.cache_policies import NO_CACHE
 
 from reports.publish import DEFAULT_LINK_SECONDS, lifetime_text
 from reports.rerender import rerender_contact_sheets
-
 from review.decisions import decisions_format, parse_decisions
 from review.ingest import IngestResult, ingest_decisions
 from review.log import read_review_log

@@ -27,8 +27,8 @@ from provenance.c2pa_sign import active_manifest_label
 from provenance.label import LabelledImage, load_or_create_signer
 from provenance.xmp import DIGITAL_SOURCE_TYPE
 from scoring import duplicates, technical
-from scoring.select import load_selection_config, select_variants
 from scoring.base import ScorerModels
+from scoring.select import load_selection_config, select_variants
 from scoring.suite import default_scorers, run_scorers
 from scoring.thresholds import load_thresholds
 from storage import keys, staging
@@ -36,7 +36,6 @@ from storage.publish import IDENTITY_METADATA_KEY, put_many
 from storage.settings import S3Settings, boto3_client
 from worker.finish import Finisher, finish_batch, image_context
 from worker.stage_clock import StageClock
-
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         clock.lap("puts")
 
         # 5. Build the manifest rows from the successful PUTs and stage them.
-        created_at = dt.datetime.now(dt.timezone.utc)
+        created_at = dt.datetime.now(dt.UTC)
         rows = [
             _manifest_row(spec, model, policy, p, g, scores, scorer_versions, decision, r, put, s3.bucket, h, created_at, item)
             | _selection_columns(sel, policy_row)

@@ -7,8 +7,8 @@ import pyarrow as pa
 from catalog.content_digest import catalog_content_sha256
 
 ROWS = [
-    {"sku": "A-1", "color": "red", "updated_at": dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc), "raw": b"\xff"},
-    {"sku": "B-2", "color": "blue", "updated_at": dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc), "raw": None},
+    {"sku": "A-1", "color": "red", "updated_at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC), "raw": b"\xff"},
+    {"sku": "B-2", "color": "blue", "updated_at": dt.datetime(2026, 11, 2, tzinfo=dt.UTC), "raw": None},
 ]
 
 

@@ -55,7 +55,7 @@ def test_bad_rows_follow_the_good_ones_cycling_through_the_kinds():
     assert table.slice(0, 30).equals(make_sample_catalog(30, seed=1))
     bad = table.slice(30).to_pylist()
     kinds = list(BAD_ROW_KINDS) + list(BAD_ROW_KINDS)[:2]
-    by_kind = dict(zip(kinds, bad))  # the first row of each kind
+    by_kind = dict(zip(kinds, bad, strict=True))  # the first row of each kind
     assert by_kind["null_sku"]["sku"] is None
     assert by_kind["duplicate_sku"]["sku"] in table.slice(0, 30).column("sku").to_pylist()
     assert by_kind["unknown_category"]["category"] not in CATEGORIES

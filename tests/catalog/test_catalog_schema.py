@@ -1,7 +1,7 @@
 """The catalog schema: documentation coverage, type checks and the stable row hash."""
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow as pa
 import pytest
@@ -29,7 +29,7 @@ ROW = {
     "claims_real_sku": False,
     "has_logo": True,
     "locale": "en-US",
-    "updated_at": datetime(2025, 6, 1, 12, 30, 0, 123456, tzinfo=timezone.utc),
+    "updated_at": datetime(2025, 6, 1, 12, 30, 0, 123456, tzinfo=UTC),
 }
 # Pinned: a change here changes every provenance manifest, so it must be deliberate.
 ROW_HASH = "0aab60e00d6d4c45e84470e9025c5d558b69040451acf7a04f17a32f061d8626"

@@ -1,7 +1,7 @@
 """Catalog validation: each bad-row kind gets its reason, good rows pass, thresholds reject loudly."""
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,7 +21,7 @@ KINDS = list(BAD_ROW_KINDS)
 MULTI_FAULT = {
     "sku": "BAD-multi", "title": "", "category": "rocket", "color": "red", "material": "metal",
     "brand": None, "description": None, "asset_type": "lifestyle_scene", "claims_real_sku": False,
-    "has_logo": None, "locale": "en-US", "updated_at": datetime(2025, 1, 1, tzinfo=timezone.utc),
+    "has_logo": None, "locale": "en-US", "updated_at": datetime(2025, 1, 1, tzinfo=UTC),
 }
 MULTI_FAULT_REASONS = [
     "expect_column_values_to_not_be_null(has_logo)",
@@ -178,7 +178,7 @@ def test_nfc_twin_is_quarantined_and_good_rows_carry_nfc_skus():
     result = validate_catalog(table.set_column(0, "sku", pa.array(skus)), max_bad_fraction=1.0)
     assert result.good.column("sku").to_pylist() == ["caf\u00e9", "TBL-2"]  # the first spelling, in NFC
     reasons = dict(zip(result.quarantined.column("row_index").to_pylist(),
-                       result.quarantined.column("reasons").to_pylist()))
+                       result.quarantined.column("reasons").to_pylist(), strict=True))
     assert reasons == {
         1: ["sku is the same SKU as row 0 after Unicode NFC normalisation (the first occurrence is kept)"],
         3: ["sku is the same SKU as row 0 after Unicode NFC normalisation (the first occurrence is kept)"],

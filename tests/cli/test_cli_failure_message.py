@@ -30,9 +30,8 @@ def _sqlite_full_error() -> sqlite3.OperationalError:
 
 def _enospc_from_dev_full() -> OSError:
     """A real ENOSPC: /dev/full refuses every write."""
-    with pytest.raises(OSError) as raised:
-        with open("/dev/full", "wb", buffering=0) as full:
-            full.write(b"x")
+    with pytest.raises(OSError) as raised, open("/dev/full", "wb", buffering=0) as full:
+        full.write(b"x")
     assert raised.value.errno == errno.ENOSPC
     return raised.value
 
@@ -98,7 +97,7 @@ def test_the_innermost_explicit_cause_of_ours_wins_but_not_an_implicit_context(t
         try:
             raise CatalogSchemaError("column sku is missing")
         except CatalogSchemaError:
-            raise translation
+            raise translation  # noqa: B904 -- the implicit __context__ is what this test is about
     except CatalogFormatError as translated:
         assert isinstance(translated.__context__, CatalogSchemaError)
         assert headline(translated) == "catalog x.parquet is truncated; write it again"

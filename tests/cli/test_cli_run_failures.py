@@ -141,11 +141,10 @@ def tmpfs():
 def _fill(folder: Path) -> None:
     """Write zeros into folder until its file system has no space left."""
     chunk = b"\0" * (1 << 20)
-    with pytest.raises(OSError) as raised:
-        with open(folder / "filler", "wb") as filler:
-            while True:
-                filler.write(chunk)
-                filler.flush()
+    with pytest.raises(OSError) as raised, open(folder / "filler", "wb") as filler:
+        while True:
+            filler.write(chunk)
+            filler.flush()
     assert raised.value.errno == errno.ENOSPC
 
 

@@ -98,7 +98,7 @@ def test_cached_embeddings_give_the_same_pixels_as_plain_diffusers(tiny_model):
         use_resolution_binning=False, clean_caption=False, max_sequence_length=32,
     ).images
     plain = (plain * 255.0).round().clip(0, 255).astype(np.uint8)
-    for image, expected in zip(ours, plain):
+    for image, expected in zip(ours, plain, strict=True):
         assert np.array_equal(image.pixels, expected)
     assert tiny_model.text_cache.hits > 0
 
@@ -134,7 +134,7 @@ def test_weights_digest_follows_a_changed_file_and_reuses_an_unchanged_one(tmp_p
     weights.write_bytes(b"a" * 1000)
     first = load.weights_sha256(tmp_path)
     reads = []
-    monkeypatch.setattr(load.Path, "open", lambda self, *a, **k: reads.append(self) or open(self, *a, **k))
+    monkeypatch.setattr(load.Path, "open", lambda self, *a, **k: reads.append(self) or open(self, *a, **k))  # noqa: SIM115 -- hands the open file back, as Path.open does
     assert load.weights_sha256(tmp_path) == first and reads == []  # unchanged: not read again
     weights.write_bytes(b"b" * 1000)  # same size, new content
     stat = weights.stat()

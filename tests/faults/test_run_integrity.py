@@ -125,7 +125,6 @@ def test_committed_run_whose_objects_are_gone_fails_loudly_then_regenerates(harn
 
 def test_rerun_into_another_bucket_stores_every_image_there(harness, s3_env, local_s3_server, model_dir, catalog):
     """Defect 1: a rerun with --bucket otherbucket committed 16 rows naming objects in the first bucket."""
-    s3 = s3_env
     first = nightly_campaign(**_params(model_dir, catalog))
     other = local_s3_settings(local_s3_server, f"test-{uuid.uuid4().hex[:24]}")
     ensure_bucket(other)

@@ -2,6 +2,7 @@
 `prefect server`, both make shards, and a child SIGKILLed mid-shard still leaves one committed,
 verified night with nothing lost and nothing duplicated."""
 
+import contextlib
 import json
 import os
 import signal
@@ -144,10 +145,8 @@ def test_a_frozen_child_is_cancelled_and_its_shard_retried_elsewhere(server, wor
     finally:
         freezer.join(timeout=5)
         for pid in frozen:  # never leave a stopped process behind
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
     assert frozen, "the test never found a child to freeze"
     assert summary["status"] == "committed" and summary["images"] == 12 * VARIANTS
     rows = read_manifests(s3).to_pylist()

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 BASE = {
     "title": "Oslo Chair", "category": "chair", "color": "red", "material": "wood", "brand": "Nordvik",
     "description": "A sturdy chair.", "locale": "en-US", "claims_real_sku": False, "has_logo": False,
-    "updated_at": dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc),
+    "updated_at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
 }
 SCENARIOS = {
     # A combination the shipped model draws recognisably (routing, not model quality, is under test).

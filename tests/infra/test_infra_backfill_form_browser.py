@@ -10,9 +10,7 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -20,14 +18,11 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from websockets.sync.client import connect
 
-from cli.ops_cmds import STACK_BUCKET
 from engine.tiny import build_tiny_pipeline
 from flows.params import today
-from flows.stack import drain_client_workers, stop_process_group
-from storage.local_s3 import find_running, local_s3_settings, stop_local_s3
+from flows.stack import stop_process_group
 from storage.settings import boto3_client
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -115,45 +110,11 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, stack_up):
     """`catalog-concepts ops stack up`, with a registry that also offers a tiny model (fast on a CPU)."""
     home = tmp_path_factory.mktemp("form-stack")
-    tiny = build_tiny_pipeline(home / "tiny-model")
-    registry = home / "registry.yaml"
-    registry.write_text((REPO_ROOT / "infra" / "registry.yaml").read_text().replace("models:\n", f"models:\n  tiny: {tiny}\n"))
-    log = home / "stack.log"
-    env = {**os.environ, "CONCEPTS_HOME": str(home), "PREFECT_HOME": str(home / "prefect"), "CONCEPTS_REGISTRY": str(registry),
-           "PREFECT_RUNNER_POLL_FREQUENCY": "2", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
-    for name in ("PREFECT_API_URL", "CONCEPTS_S3_ENDPOINT", "CONCEPTS_S3_BUCKET", "CONCEPTS_S3_BLOCK"):
-        env.pop(name, None)
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "cli.ops_cmds", "stack", "up"], cwd=REPO_ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        api_url = _wait_for_line(log, "export PREFECT_API_URL=", process).split("=", 1)[1].strip()
-        with temporary_settings({PREFECT_API_URL: api_url}):
-            yield api_url, local_s3_settings(find_running(home / "s3"), STACK_BUCKET), process, log
-            drain_client_workers()
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=120)
-        finally:
-            stop_process_group(process)
-            local = find_running(home / "s3")
-            if local is not None:
-                stop_local_s3(local)
-
-
-def _wait_for_line(log: Path, marker: str, process: subprocess.Popen, timeout_s: float = 300) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if marker in line:
-                return line
-        assert process.poll() is None, log.read_text()[-3000:]
-        time.sleep(0.5)
-    raise AssertionError(f"no {marker!r} in {timeout_s} s:\n{log.read_text()[-3000:]}")
+    with stack_up(home, build_tiny_pipeline(home / "tiny-model")) as stack:
+        yield stack
 
 
 def _backfill_deployment(process: subprocess.Popen, log: Path, timeout_s: float = 180):
@@ -200,7 +161,7 @@ def _new_finished_run(deployment, before: set, log: Path, timeout_s: float = 600
 
 
 def test_a_person_fills_the_flat_backfill_form_and_the_run_completes(stack, tmp_path):
-    api_url, s3, process, log = stack
+    api_url, s3, process, log = stack.api_url, stack.s3, stack.process, stack.log
     deployment = _backfill_deployment(process, log)
     browser = Browser(tmp_path / "chromium-profile")
     try:
@@ -256,7 +217,7 @@ def test_a_person_fills_the_flat_backfill_form_and_the_run_completes(stack, tmp_
 
 
 def test_dates_left_empty_in_the_form_are_today_when_the_run_starts(stack, tmp_path):
-    api_url, s3, process, log = stack
+    api_url, process, log = stack.api_url, stack.process, stack.log
     deployment = _backfill_deployment(process, log)
     browser = Browser(tmp_path / "chromium-profile")
     try:
@@ -273,9 +234,6 @@ def test_dates_left_empty_in_the_form_are_today_when_the_run_starts(stack, tmp_p
     # The untouched dates are not in the run's parameters at all: the flow chose the day when it ran.
     assert run.state.is_completed(), f"{run.state}\n{log.read_text()[-4000:]}"
     assert "start_date" not in run.parameters and "end_date" not in run.parameters, run.parameters
-    keys = [k for day in days for k in _keys(s3, f"manifests/run_date={day}/")]
+    keys = [k for day in days for k in stack.keys(f"manifests/run_date={day}/")]
     assert len(keys) == 1, keys
 
-
-def _keys(s3, prefix: str) -> list[str]:
-    return [o["Key"] for o in boto3_client(s3).list_objects_v2(Bucket=s3.bucket, Prefix=prefix).get("Contents", [])]

@@ -16,7 +16,8 @@ import pytest
 from flows.stack import deployment_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LOAD = "import sys; from prefect.flows import load_flow_from_entrypoint; print(load_flow_from_entrypoint(sys.argv[1], use_placeholder_flow=False).name)"
+LOAD = ("import sys; from prefect.flows import load_flow_from_entrypoint; "
+        "print(load_flow_from_entrypoint(sys.argv[1], use_placeholder_flow=False).name)")
 
 
 @pytest.mark.parametrize("entrypoint", sorted({s.entrypoint for s in deployment_specs()}))

@@ -151,7 +151,7 @@ def test_readme_walkthrough_takes_an_empty_server_to_a_completed_nightly(server,
     assert logs, "the run sent no logs to the API"
 
     # 3. The secret key is nowhere the server keeps: not in logs, deployments or run parameters.
-    kept = json.dumps([l.message for l in all_logs]) + json.dumps(
+    kept = json.dumps([log.message for log in all_logs]) + json.dumps(
         [d.model_dump(mode="json") for d in deployed.values()]) + json.dumps([r.parameters for r in runs])
     assert s3.secret_key not in kept
     assert s3.secret_key not in output

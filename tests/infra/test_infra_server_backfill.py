@@ -7,30 +7,21 @@ stops it all, workers included.
 
 import html
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 from prefect.deployments import run_deployment
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from catalog.sample import SAMPLE_CATALOG_PATH
-from cli.ops_cmds import STACK_BUCKET
 from engine.tiny import build_tiny_pipeline
-from flows.stack import drain_client_workers, stop_process_group
-from storage.local_s3 import find_running, local_s3_settings, stop_local_s3
 from storage.manifest import read_manifests
-from storage.settings import boto3_client
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,75 +39,10 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, tiny_model):
-    """`catalog-concepts ops stack up` as a person runs it: prefect server, embedded S3, served deployments."""
-    home = tmp_path_factory.mktemp("stack-home")
-    log = home / "stack.log"
-    # The platform's own registry: the shipped entries plus the tiny model, offered in the forms as "tiny".
-    registry = home / "registry.yaml"
-    registry.write_text((REPO_ROOT / "infra" / "registry.yaml").read_text().replace("models:\n", f"models:\n  tiny: {tiny_model}\n"))
-    env = {**os.environ, "CONCEPTS_HOME": str(home), "PREFECT_HOME": str(home / "prefect"), "CONCEPTS_REGISTRY": str(registry),
-           "PREFECT_RUNNER_POLL_FREQUENCY": "2", "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
-    for name in ("PREFECT_API_URL", "CONCEPTS_S3_ENDPOINT", "CONCEPTS_S3_BUCKET", "CONCEPTS_S3_BLOCK"):
-        env.pop(name, None)
-    started = time.monotonic()
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "cli.ops_cmds", "stack", "up", "--workers", str(WORKERS)], cwd=REPO_ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        api_url = _wait_for_line(log, "export PREFECT_API_URL=", process).split("=", 1)[1].strip()
-        print(f"\nstack up: prefect server healthy and S3 up after {time.monotonic() - started:.1f} s ({api_url})")
-        s3 = local_s3_settings(find_running(home / "s3"), STACK_BUCKET)
-        with temporary_settings({PREFECT_API_URL: api_url}):
-            yield SimpleNamespace(process=process, log=log, api_url=api_url, s3=s3, started=started, home=home)
-            drain_client_workers()
-    finally:
-        # Ctrl-C stops the server and the served deployments; the embedded S3 is stopped separately.
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=120)
-        finally:
-            stop_process_group(process)
-            local = find_running(home / "s3")
-            if local is not None:
-                stop_local_s3(local)
-        assert "prefect server stopped" in log.read_text(), log.read_text()[-2000:]
-        # Only this stack's workers (they inherit its CONCEPTS_HOME): other suites on the machine may run gpu-pool workers.
-        assert not _processes_running("prefect worker start --pool gpu-pool", environ_part=f"CONCEPTS_HOME={home}"), \
-            "Ctrl-C left GPU-pool workers running"
-        with pytest.raises(OSError):
-            urllib.request.urlopen(f"{api_url}/health", timeout=2)
-
-
-def _wait_for_line(log: Path, marker: str, process: subprocess.Popen, timeout_s: float = 150) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if marker in line:
-                return line
-        assert process.poll() is None, log.read_text()[-3000:]
-        time.sleep(0.5)
-    raise AssertionError(f"no {marker!r} in {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
-def _processes_running(command_part: str, environ_part: str = "") -> list[int]:
-    """Pids of live processes whose command line contains command_part (and whose environment, environ_part)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if not entry.name.isdigit() or command_part not in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
-                continue
-            if environ_part and environ_part.encode() not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def _keys(s3, prefix: str) -> list[str]:
-    pages = boto3_client(s3).get_paginator("list_objects_v2").paginate(Bucket=s3.bucket, Prefix=prefix)
-    return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+def stack(tmp_path_factory, tiny_model, stack_up):
+    """`catalog-concepts ops stack up --workers 2` as a person runs it; Ctrl-C at the end stops it all, workers included."""
+    with stack_up(tmp_path_factory.mktemp("stack-home"), tiny_model, "--workers", str(WORKERS)) as stack:
+        yield stack
 
 
 def _wait_for_deployments(names: set[str], process: subprocess.Popen, log: Path, timeout_s: float = 120) -> dict:
@@ -147,7 +73,7 @@ def _chromium_text(tmp_path: Path, url: str) -> str:
 def test_stack_ui_connects_to_its_own_api_and_lists_the_deployments(stack, tmp_path):
     _wait_for_deployments({"nightly_campaign/nightly", "backfill/backfill", "review/review"}, stack.process, stack.log)
     ui_url = stack.api_url.removesuffix("/api")
-    assert ui_url in _wait_for_line(stack.log, "Prefect UI:", stack.process)
+    assert ui_url in stack.wait_for_line("Prefect UI:")
     # The UI's scripts take their API address from here; on a port other than 4200 it used to say 4200.
     with urllib.request.urlopen(f"{ui_url}/ui-settings", timeout=30) as response:
         assert json.load(response)["api_url"] == stack.api_url
@@ -161,7 +87,6 @@ def test_stack_ui_connects_to_its_own_api_and_lists_the_deployments(stack, tmp_p
 
 
 def test_served_backfill_started_through_the_api_completes_and_publishes(stack, tiny_model):
-    s3 = stack.s3
     # 1. The deployments of prefect.yaml register, the nightly one with its cron schedule and timezone.
     found = _wait_for_deployments({"nightly_campaign/nightly", "backfill/backfill", "review/review"}, stack.process, stack.log)
     (schedule,) = found["nightly_campaign/nightly"].schedules
@@ -176,11 +101,11 @@ def test_served_backfill_started_through_the_api_completes_and_publishes(stack, 
     assert run.state.is_completed(), f"{run.state}\n{stack.log.read_text()[-4000:]}"
 
     # 3. It published: one manifest, contact sheet and set of images per date.
-    manifests = _keys(s3, "manifests/")
+    manifests = stack.keys("manifests/")
     assert [m.split("/")[1] for m in manifests] == [f"run_date={d}" for d in DATES]
-    reports = _keys(s3, "reports/")
+    reports = stack.keys("reports/")
     assert [r.split("/")[1] for r in reports] == [f"run_date={d}" for d in DATES]
-    images = [k for p in ("images/", "review/", "rejected/") for k in _keys(s3, p)]
+    images = [k for p in ("images/", "review/", "rejected/") for k in stack.keys(p)]
     assert len(images) == len(DATES) * LIMIT
 
     # 4. Each date's run left its artifacts: a decision table and a link to its contact sheet.
@@ -198,7 +123,7 @@ def test_served_backfill_started_through_the_api_completes_and_publishes(stack, 
     dates = json.loads(by_key["backfill-dates"].data)
     assert [d["run_date"] for d in dates] == list(DATES) and {d["status"] for d in dates} == {"committed"}
     assert {f"run_date={d['run_date']}" for d in dates} == {m.split("/")[1] for m in manifests}
-    assert all(d["run_id"] in m for d, m in zip(dates, manifests))
+    assert all(d["run_id"] in m for d, m in zip(dates, manifests, strict=True))
     assert all(d["images"] == LIMIT for d in dates)
     assert sum(d[k] for d in dates for k in ("publish_labeled_preview", "human_review", "reject")) == len(DATES) * LIMIT
     summary = by_key["backfill-summary"].data
@@ -239,7 +164,7 @@ def test_stack_with_workers_fans_a_nightly_out_over_the_gpu_pool(stack, tiny_mod
             time.sleep(1)
     assert len(children) == WORKERS, [c.name for c in children]
     assert all(c.state.is_completed() or c.state.is_cancelled() for c in children), [c.state for c in children]
-    assert len(_keys(stack.s3, "manifests/run_date=2026-10-05/")) == 1
+    assert len(stack.keys("manifests/run_date=2026-10-05/")) == 1
     rows = [r for r in read_manifests(stack.s3).to_pylist() if str(r["run_date"]) == "2026-10-05"]
     assert len(rows) == 8 and len({r["asset_id"] for r in rows}) == 8
     assert {r["flow_run_id"] for r in rows} <= {str(c.id) for c in children}, "every row is made by a shard worker"

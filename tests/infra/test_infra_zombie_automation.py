@@ -26,7 +26,6 @@ from prefect.events.related import tags_as_related_resources
 from prefect.events.schemas.automations import AutomationCore, Posture
 from prefect.states import Running
 
-
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_WINDOW_S = 12  # the server's minimum is 10 s

@@ -65,7 +65,7 @@ def test_explain_traces_every_rule_with_its_inputs():
 
 def _catalog_row() -> dict:
     row = {k: FIXTURE_BASE[k] for k in CATALOG_SCHEMA.names if k != "updated_at"}
-    row["updated_at"] = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    row["updated_at"] = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     return row
 
 
@@ -83,7 +83,7 @@ def _manifest_row(run_id: str, catalog_uri: str, catalog_hash: str, **changes) -
         "decision": "publish_labeled_preview", "rule_ids": [], "decision_reasons": [], "policy_sha256": load_policy().sha256,
         "review_status": "not_required", "s3_uri": None, "sha256": None, "bytes": None, "phash": None,
         "digital_source_type": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
-        "created_at": dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc),
+        "created_at": dt.datetime(2026, 11, 26, tzinfo=dt.UTC),
     }
     row.update(changes)
     return row

@@ -1,6 +1,6 @@
 """plan_images: a row whose slots are not vocabulary words becomes a PlanError, never a prompt."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from catalog.schema import catalog_row_hash
 from prompts.requests import plan_images
@@ -8,7 +8,7 @@ from prompts.requests import plan_images
 ROW = {
     "sku": "TBL-0000001", "title": "Oslo Oak Dining Table", "category": "table", "color": "teal", "material": "wood",
     "brand": "Nordvik", "description": None, "asset_type": "lifestyle_scene", "claims_real_sku": False,
-    "has_logo": True, "locale": "en-US", "updated_at": datetime(2025, 6, 1, tzinfo=timezone.utc),
+    "has_logo": True, "locale": "en-US", "updated_at": datetime(2025, 6, 1, tzinfo=UTC),
 }
 
 

@@ -108,12 +108,12 @@ def publish_run(generated, sampling, signer):
             object_keys.append(key_of(run_id, r.sku, r.variant))
         puts = put_many(client, s3.bucket, [
             (key, item.png, "image/png", {"asset-id": keys.asset_id(run_id, g.request.sku, g.request.variant)})
-            for key, item, g in zip(object_keys, labelled, images)
+            for key, item, g in zip(object_keys, labelled, images, strict=True)
         ])
-        created_at = dt.datetime.now(dt.timezone.utc)
+        created_at = dt.datetime.now(dt.UTC)
         rows = [
             _row(run_id, model, sampling, g, item, put, s3.bucket, created_at, CATEGORIES[int(g.request.sku[-1])])
-            for g, item, put in zip(images, labelled, puts)
+            for g, item, put in zip(images, labelled, puts, strict=True)
         ]
         manifest = keys.manifest_key(RUN_DATE, run_id)
         if commit:
@@ -222,7 +222,7 @@ def store_night(s3: S3Settings, run_date: str, run_id: str, decisions=NIGHT_DECI
     puts = put_many(client, s3.bucket, [
         (_KEY_BY_DECISION[d](run_id, sku, 0), f"stand-in image {sku}".encode(), "image/png", {}) for sku, d in plan
     ])
-    rows = [night_row(run_id, run_date, sku, d, put, s3.bucket) for (sku, d), put in zip(plan, puts)]
+    rows = [night_row(run_id, run_date, sku, d, put, s3.bucket) for (sku, d), put in zip(plan, puts, strict=True)]
     assert commit_manifest(client, s3.bucket, keys.manifest_key(run_date, run_id), rows_to_table(rows))
     return rows
 

@@ -145,7 +145,7 @@ def test_sixteen_racing_commits_have_exactly_one_winner_in_five_trials(s3, publi
         ]
         barrier = threading.Barrier(len(clients))
 
-        def commit(i: int):
+        def commit(i: int, barrier=barrier, manifest=manifest, tables=tables):
             barrier.wait()
             try:
                 return commit_manifest(clients[i], s3.bucket, manifest, tables[i])
@@ -228,7 +228,7 @@ def test_crash_between_images_and_manifest_leaves_invisible_orphans_that_cleanup
     assert [k for k in _keys(s3) if f"run={crashed_run}" in k] == orphan_keys
 
     # After it, a dry run lists exactly the orphans and deletes nothing ...
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
     dry = find_orphans(s3, grace=dt.timedelta(hours=1), now=later)
     assert sorted(o.key for o in dry.orphans) == orphan_keys
     assert [k for k in _keys(s3) if f"run={crashed_run}" in k] == orphan_keys
@@ -268,7 +268,7 @@ def test_stale_multipart_uploads_are_aborted_after_the_grace_period(s3):
     client.upload_part(Bucket=s3.bucket, Key="images/run=r9/aa/big/v0.png", UploadId=upload["UploadId"],
                        PartNumber=1, Body=b"x" * 1024)
     assert find_orphans(s3, grace=dt.timedelta(hours=1)).stale_uploads == []
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
     report = cleanup_orphans(s3, grace=dt.timedelta(hours=1), apply=True, now=later)
     assert [u.upload_id for u in report.stale_uploads] == [upload["UploadId"]]
     assert client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []

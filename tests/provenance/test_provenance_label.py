@@ -14,7 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from provenance.c2pa_sign import REQUIRED_PARAMETERS, load_or_create_signer, manifest_definition, sign_png
 from provenance.label import label_image
-from provenance.local_ca import CHAIN_FILE, KEY_FILE, ROOT_FILE, load_or_create_chain
+from provenance.local_ca import CHAIN_FILE, KEY_FILE, load_or_create_chain
 from provenance.verify import check_image
 from provenance.xmp import DIGITAL_SOURCE_TYPE, labelled_png, read_xmp, xmp_packet
 

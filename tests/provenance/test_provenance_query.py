@@ -16,7 +16,7 @@ from storage.keys import quarantine_key
 from storage.manifest import read_manifests, write_quarantine
 from storage.settings import boto3_client
 
-NOW = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_a_one_night_question_scans_only_that_nights_manifest(s3, reviewed, coun
     filesystem, opened = counting_filesystem(s3)
     table = query_at(filesystem, s3.bucket,
                      "SELECT status, count(*) AS n FROM asset_status WHERE run_date = DATE '2026-11-25' GROUP BY status")
-    assert dict(zip(table.column("status").to_pylist(), table.column("n").to_pylist())) == {
+    assert dict(zip(table.column("status").to_pylist(), table.column("n").to_pylist(), strict=True)) == {
         "dropped": 1, "pending": 3, "published": 1, "rejected": 1}
     manifests = {path.split("run_date=")[1].split("/")[0]: n for path, n in opened.items() if "/manifests/" in path}
     # The newest footers (all three here) are read once for the schema; only the night asked for is scanned.

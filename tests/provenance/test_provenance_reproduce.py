@@ -126,7 +126,7 @@ def test_other_batch_mates_and_positions_give_the_same_pixels(generated, samplin
     fresh = load_model(tiny_model_dir, choose_placement("cpu", "float32", threads=model.placement.threads))
     reversed_batch = generate(fresh, requests[::-1], sampling, batch_size=BATCH)[::-1]
     copies = [generate(fresh, [r] * BATCH, sampling, batch_size=BATCH)[0] for r in requests]
-    for original, again, alone in zip(images, reversed_batch, copies):
+    for original, again, alone in zip(images, reversed_batch, copies, strict=True):
         assert compare_pixels(original.pixels, again.pixels).verdict == IDENTICAL
         assert compare_pixels(original.pixels, alone.pixels).verdict == IDENTICAL
     # Six distinct images: the equalities above do not compare one constant picture.

@@ -91,7 +91,7 @@ def test_only_images_awaiting_a_person_get_boxes_and_groups_count_them():
 
 
 def test_after_review_a_card_says_who_decided_and_when_and_has_no_boxes():
-    decided_at = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.timezone.utc)
+    decided_at = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
     log = [
         {"asset_id": ROWS[0]["asset_id"], "decision": "approve", "reviewer": "ana", "decided_at": decided_at, "batch_id": "b-1"},
         {"asset_id": ROWS[1]["asset_id"], "decision": "reject", "reviewer": "bo", "decided_at": decided_at, "batch_id": "b-2"},

@@ -1,6 +1,5 @@
 """The published contact sheet, opened from the real local S3 by its presigned link in headless chromium."""
 
-import datetime as dt
 import io
 import shutil
 import subprocess

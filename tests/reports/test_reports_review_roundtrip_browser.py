@@ -9,7 +9,6 @@ file a person would get; the clicks and the typing are DevTools input events at 
 """
 
 import csv
-from collections import Counter
 import hashlib
 import io
 import json
@@ -17,6 +16,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest

@@ -37,7 +37,7 @@ def manifest_row(run_id: str, sku: str, variant: int, decision: str, key: str, s
         "policy_sha256": "p" * 64, "review_status": STATUS_BY_DECISION[decision],
         "s3_uri": f"s3://{bucket}/{key}", "sha256": sha256, "bytes": size, "phash": "0" * 16,
         "digital_source_type": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
-        "created_at": dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.timezone.utc),
+        "created_at": dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC),
         "category": "mug", "kept": True,
     }
 
@@ -64,7 +64,7 @@ def store_run(s3: S3Settings, run_id: str, decisions: list[str], seed: int = 0) 
         items.append((key, body, "image/png", {"asset-id": asset}))
         plan.append((sku, decision, key))
     puts = put_many(client, s3.bucket, items)
-    rows = [_manifest_row_for(run_id, sku, decision, key, put, s3.bucket) for (sku, decision, key), put in zip(plan, puts)]
+    rows = [_manifest_row_for(run_id, sku, decision, key, put, s3.bucket) for (sku, decision, key), put in zip(plan, puts, strict=True)]
     commit_manifest(client, s3.bucket, keys.manifest_key(RUN_DATE, run_id), rows_to_table(rows))
     return rows
 

@@ -15,7 +15,7 @@ from storage.manifest import read_manifests
 from storage.publish import ObjectConflictError, put_if_absent
 from storage.settings import boto3_client
 
-NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(("given", "accepted", "refused", "ok", "message"), [
@@ -71,7 +71,7 @@ def test_good_file_promotes_approvals_logs_all_and_a_second_ingest_changes_nothi
     # One log file for the ingest, partitioned by decision date; manifests untouched.
     assert _keys(s3, "review_log/") == [f"review_log/decided_date=2026-11-21/{result.batch_id}.parquet"]
     log = read_review_log(s3)
-    assert sorted(zip(log.column("asset_id").to_pylist(), log.column("decision").to_pylist())) == sorted(
+    assert sorted(zip(log.column("asset_id").to_pylist(), log.column("decision").to_pylist(), strict=True)) == sorted(
         [(a["asset_id"], "approve"), (b["asset_id"], "reject"), (c["asset_id"], "approve")]
     )
     assert set(log.column("decided_date").to_pylist()) == {dt.date(2026, 11, 21)}
@@ -80,7 +80,8 @@ def test_good_file_promotes_approvals_logs_all_and_a_second_ingest_changes_nothi
     # The queue now holds only the undecided image; the join reports every status.
     assert [r["asset_id"] for r in awaiting_review(manifest_index(read_manifests(s3)), decided_index(log))] == [review_rows[3]["asset_id"]]
     status = {r["asset_id"]: r["review_status"] for r in review_status(read_manifests(s3), log).to_pylist()}
-    assert [status[r["asset_id"]] for r in committed_run] == ["approved", "rejected", "approved", "pending", "not_required", "not_applicable", "not_applicable"]
+    assert [status[r["asset_id"]] for r in committed_run] == [
+        "approved", "rejected", "approved", "pending", "not_required", "not_applicable", "not_applicable"]
 
     # The same file again: every row refused as already decided, nothing copied, no new log.
     before = _keys(s3)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from scoring.safety import SCORE_NAMES, concept_margins, make_safety_scorer, processor_dir
 from scoring.base import ScorerModels
+from scoring.safety import SCORE_NAMES, concept_margins, make_safety_scorer, processor_dir
 from scoring.suite import default_scorers, run_scorers
 
 

@@ -22,7 +22,7 @@ GOOD_SCORES = {
 
 def test_scorer_identity():
     assert SCORER_VERSION == "technical/1"
-    assert SCORE_NAMES == tuple(GOOD_SCORES)
+    assert tuple(GOOD_SCORES) == SCORE_NAMES
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_failures_of_synthetic_images(make_image, kind, expected_prefixes):
     [scores] = score_technical(make_image(kind)[None], [{"sku": "S-1", "variant": 0}])
     failures = technical_failures(scores, THRESHOLDS)
     assert len(failures) == len(expected_prefixes), failures
-    for failure, prefix in zip(failures, expected_prefixes):
+    for failure, prefix in zip(failures, expected_prefixes, strict=True):
         assert failure.startswith(prefix), failures
 
 
@@ -65,7 +65,7 @@ def test_scores_are_per_image_in_a_batch(make_image):
     batch = np.stack([make_image("gray"), make_image("scene"), make_image("red")])  # (3, 64, 64, 3)
     batched = score_technical(batch, [{}, {}, {}])
     singles = [score_technical(img[None], [{}])[0] for img in batch]
-    for got, want in zip(batched, singles):
+    for got, want in zip(batched, singles, strict=True):
         assert got == pytest.approx(want)
     assert all(set(s) == set(SCORE_NAMES) and all(isinstance(v, float) for v in s.values()) for s in batched)
 
@@ -175,5 +175,5 @@ def test_renders_the_model_imitates_pass_every_check():
         images.append(np.asarray(image.convert("RGB")))
         backgrounds.append(background)
     scores = score_technical(np.stack(images), [{} for _ in images])  # (32, 64, 64, 3) in
-    failures = {i: technical_failures(s, THRESHOLDS, b) for i, (s, b) in enumerate(zip(scores, backgrounds))}
+    failures = {i: technical_failures(s, THRESHOLDS, b) for i, (s, b) in enumerate(zip(scores, backgrounds, strict=True))}
     assert {i: f for i, f in failures.items() if f} == {}

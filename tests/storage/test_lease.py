@@ -32,7 +32,7 @@ def _dead_pid() -> int:
 
 
 def _plant(client, bucket: str, *, host: str, pid: int, expires_in: dt.timedelta) -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     body = {"run_id": RUN, "host": host, "pid": pid, "token": "someone-else", "acquired_at": now.isoformat(),
             "expires_at": (now + expires_in).isoformat()}
     client.put_object(Bucket=bucket, Key=lease_key(RUN), Body=json.dumps(body).encode())
@@ -62,7 +62,7 @@ def test_live_lease_of_another_host_blocks_until_it_expires(s3):
     with pytest.raises(RunInProgressError, match="gpu-node-7"):
         acquire_lease(client, s3.bucket, RUN)
     # The same lease, seen from six minutes later, has lapsed: its holder stopped renewing it.
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=6)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
     assert not is_live(read_lease(client, s3.bucket, RUN), now=later)
     lease = acquire_lease(client, s3.bucket, RUN, now=later)
     assert read_lease(client, s3.bucket, RUN).token == lease.token

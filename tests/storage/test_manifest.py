@@ -77,7 +77,7 @@ def manifest_row(run_id: str = "run-1", sku: str = "SKU-1", variant: int = 0, **
         "bytes": 1234,
         "phash": "f0f0f0f0f0f0f0f0",
         "digital_source_type": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
-        "created_at": dt.datetime(2026, 11, 26, 10, 0, variant, tzinfo=dt.timezone.utc),
+        "created_at": dt.datetime(2026, 11, 26, 10, 0, variant, tzinfo=dt.UTC),
     }
     return {**row, **overrides}
 
@@ -109,14 +109,14 @@ def test_rows_to_table_keeps_values() -> None:
     first = table.to_pylist()[0]
     assert first["scores"][0] == ("category", 0.93)
     assert first["scores"][1][0] == "color" and math.isnan(first["scores"][1][1])  # NaN kept: it means "not scored"
-    assert first["created_at"] == dt.datetime(2026, 11, 26, 10, 0, 0, tzinfo=dt.timezone.utc)
+    assert first["created_at"] == dt.datetime(2026, 11, 26, 10, 0, 0, tzinfo=dt.UTC)
     assert first["seed"] == 2**40
 
 
 def test_non_utc_times_are_converted_not_shifted() -> None:
     plus_two = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     table = rows_to_table([manifest_row(created_at=plus_two)])
-    assert table.column("created_at")[0].as_py() == dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.timezone.utc)
+    assert table.column("created_at")[0].as_py() == dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(
@@ -262,7 +262,7 @@ def test_read_keeps_an_extra_nullable_column_of_a_newer_file(s3: S3Settings) -> 
     read = read_manifests(s3)
     assert read.column_names[: len(MANIFEST_SCHEMA)] == MANIFEST_SCHEMA.names
     assert read.column_names[-1] == "aesthetic_v2"
-    values = dict(zip(read.column("asset_id").to_pylist(), read.column("aesthetic_v2").to_pylist()))
+    values = dict(zip(read.column("asset_id").to_pylist(), read.column("aesthetic_v2").to_pylist(), strict=True))
     assert values[asset_id("run-a", "SKU-0", 0)] is None
     assert values[asset_id("run-b", "SKU-0", 0)] == 0.5
 

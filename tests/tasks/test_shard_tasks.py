@@ -58,7 +58,7 @@ def test_each_decoded_batch_moves_the_run_progress_before_the_shard_ends(s3, tin
 
 def test_two_shards_in_flight_count_only_their_own_batches(s3, tiny_model):
     spec, planned = _spec_and_shard(tiny_model, batch_size=1)
-    seen, threads = [], set()
+    seen = []
     progress = RunProgress(2 * IMAGES, lambda done, total: None, min_interval_s=0.0)
     by_thread: dict[int, set] = {}
 
