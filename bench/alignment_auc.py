@@ -3,8 +3,8 @@
     .venv/bin/python bench/alignment_auc.py [--per-combo 8] [--model DIR] [--generated 4]
 
 Held-out renders: every held-out (category, colour, scene) combination of
-embedded_model/dataset.py (never seen by the generator) x `--per-combo` fresh seeds.
-Each image is scored by scoring.alignment's attribute-classifier scorer against
+catalog_concepts/embedded_model/dataset.py (never seen by the generator) x `--per-combo` fresh seeds.
+Each image is scored by catalog_concepts.scoring.alignment's attribute-classifier scorer against
 - its own prompt (positive),
 - a random other combination (easy negative), and
 - its prompt with exactly ONE attribute changed (hard negative: category, colour or scene).
@@ -73,10 +73,10 @@ def evaluate(scorer, images: np.ndarray, attrs, seed: int) -> dict[str, float]:
 
 def _generated(model_dir: str, attrs, per_combo: int):
     """Images the model generates from the held-out prompts, through the flow's engine."""
-    from engine.device import choose_placement
-    from engine.generate import ImageRequest, SamplingSettings, generate
-    from engine.load import load_model, read_defaults
-    from prompts.templates import NEGATIVE_PROMPT
+    from catalog_concepts.engine.device import choose_placement
+    from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
+    from catalog_concepts.engine.load import load_model, read_defaults
+    from catalog_concepts.prompts.templates import NEGATIVE_PROMPT
 
     d = read_defaults(model_dir)
     settings = SamplingSettings(d["scheduler"], int(d["steps"]), float(d["guidance_scale"]), int(d["width"]),
@@ -100,10 +100,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from embedded_model.dataset import render_images
-    from embedded_model.evaluate import heldout_prompts
+    from catalog_concepts.embedded_model.dataset import render_images
+    from catalog_concepts.embedded_model.evaluate import heldout_prompts
+    from catalog_concepts.scoring.alignment import make_classifier_scorer
     from flows.resources import SHIPPED_MODEL_DIR
-    from scoring.alignment import make_classifier_scorer
 
     scorer = make_classifier_scorer()
     print(f"scorer {scorer.version}")
@@ -117,7 +117,7 @@ def main() -> None:
         generated, seconds = _generated(model_dir, gen_attrs, args.generated)
         rows[f"generated ({Path(model_dir).name}, {seconds:.0f} s)"] = evaluate(scorer, generated, gen_attrs, args.seed + 1)
     elif args.generated > 0:
-        print("no shipped model exported yet (embedded_model/weights/concepts-dit-64): generated images skipped")
+        print("no shipped model exported yet (catalog_concepts/embedded_model/weights/concepts-dit-64): generated images skipped")
 
     keys = ["n", "auc_random_mismatch", "auc_one_attribute_changed", "matched_median", "matched_below_0.5", "hard_negative_above_0.5"]
     print(f"{'data':<40}" + "".join(f"{k:>26}" for k in keys))

@@ -3,10 +3,10 @@
     .venv/bin/python bench/chaos.py [--skus 200] [--rates 0,0.2,0.5] [--model DIR] [--max-reruns 8]
 
 For every rate, in a fresh bucket of one embedded SeaweedFS, the nightly flow runs with its S3
-endpoint pointed at storage.fault_proxy, which fails that share of S3 requests in equal thirds:
+endpoint pointed at catalog_concepts.storage.fault_proxy, which fails that share of S3 requests in equal thirds:
 connection reset, 503 SlowDown, response lost after the server applied the request. A run that
 fails is rerun, as an operator would, until it commits (at most --max-reruns times). The bucket is
-then audited straight against SeaweedFS (storage.bucket_audit) and one row per rate is printed:
+then audited straight against SeaweedFS (catalog_concepts.storage.bucket_audit) and one row per rate is printed:
 manifest rows, image objects per prefix, lost, duplicated, orphaned and digest-mismatched images,
 reruns, requests faulted, this process's CPU time and the wall time (all attempts), and the wall
 time's ratio to the first rate's. CPU time beside wall time tells waiting (backoff, retry delays)
@@ -66,11 +66,12 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     from catalog.sample import write_sample_catalog
-    from engine.device import choose_placement
+    from catalog_concepts.engine.device import choose_placement
+    from catalog_concepts.local_services.s3_server import local_s3, local_s3_settings
+    from catalog_concepts.storage.bucket import ensure_bucket
+    from catalog_concepts.storage.bucket_audit import audit_bucket
+    from catalog_concepts.storage.fault_proxy import FaultProxy, FaultRates
     from flows.nightly import nightly_campaign
-    from storage.bucket_audit import audit_bucket
-    from storage.fault_proxy import FaultProxy, FaultRates
-    from storage.local_s3 import ensure_bucket, local_s3, local_s3_settings
 
     catalog = write_sample_catalog(work / "catalog.parquet", n=args.skus, seed=1)
     common = dict(catalog_uri=str(catalog), variants_per_sku=args.variants, run_date=RUN_DATE, max_bad_fraction=0.0)
@@ -119,7 +120,7 @@ def main() -> None:
 
 def run_until_committed(flow, params, max_reruns: int, label: str) -> dict:
     """Run the flow; rerun it after any failure (an operator's rerun) until it returns, at most max_reruns times."""
-    from storage.lease import DEFAULT_TTL, RunInProgressError
+    from catalog_concepts.storage.lease import DEFAULT_TTL, RunInProgressError
 
     started, cpu_started = time.perf_counter(), time.process_time()
     errors = []

@@ -7,13 +7,13 @@ Everything is the production path on one machine: a real `prefect server`, a pro
 one `prefect worker start --limit 1` per slot, embedded SeaweedFS, `nightly_campaign` with
 `shard_workers=N`, child runs of the shard_worker flow, signing, verification and the report.
 
-SIMULATED: in the first part each worker's "accelerator" is engine/simulated_accelerator.py: its
+SIMULATED: in the first part each worker's "accelerator" is catalog_concepts/engine/simulated_accelerator.py: its
 denoiser sleeps `--delay-ms` per batch (one batch per shard) without using CPU, so N workers are N
 devices even on 2 cores; text encoding, VAE, scoring, signing and PUTs are real CPU work. Its
 records give device-busy time and model loads per worker process. The second part runs the
 shipped model on the CPU: 1 worker x 2 torch threads against 2 workers x 1 thread.
 
-The simulated device counts as an accelerator (engine.load.LoadedModel.on_accelerator): host work
+The simulated device counts as an accelerator (catalog_concepts.engine.load.LoadedModel.on_accelerator): host work
 of a batch runs beside the next batch's generation, as it does on a GPU. Whole-night columns include
 the night's fixed costs (planning, child start, commit, verify, report); the steady columns cover the
 window in which every worker's device has started and none has run out of work, which is where a real
@@ -312,9 +312,9 @@ def _uncovered(intervals: list[tuple[float, float]]) -> float:
 
 def measure(config: Config, catalog: Path, model_dir: Path, s3_server, record_dir: Path | None, args, seed: int) -> Run:
     """One nightly of config in a fresh bucket; its timings from the Prefect API and the device records."""
+    from catalog_concepts.local_services.s3_server import local_s3_settings
+    from catalog_concepts.storage.settings import boto3_client
     from flows.nightly import nightly_campaign
-    from storage.local_s3 import local_s3_settings
-    from storage.settings import boto3_client
 
     skus_per_shard = args.skus_per_shard if config.kind == "sim" else args.real_skus_per_shard
     bucket = f"fanout-{uuid.uuid4().hex[:16]}"
@@ -347,7 +347,7 @@ def measure(config: Config, catalog: Path, model_dir: Path, s3_server, record_di
         task_s=[(t.end_time - t.start_time).total_seconds() for t in all_tasks], load_avg=(load_start, load_end),
     )
     if record_dir is not None:
-        from engine.simulated_accelerator import read_records
+        from catalog_concepts.engine.simulated_accelerator import read_records
 
         records = read_records(record_dir)
         ours = {pid: r for pid, r in records.items() if r.busy_seconds(started, ended) > 0}
@@ -361,7 +361,7 @@ def measure(config: Config, catalog: Path, model_dir: Path, s3_server, record_di
 def steady_state(devices: list, start: float, end: float) -> tuple[float | None, float | None]:
     """(seconds, device-busy seconds) of the window in which every device has started and none has finished.
 
-    devices: engine.simulated_accelerator.DeviceRecords of the run's processes; [start, end] the run.
+    devices: catalog_concepts.engine.simulated_accelerator.DeviceRecords of the run's processes; [start, end] the run.
     None when the devices never worked at the same time.
     """
     spans = [(min(s for s, _ in d.busy if s >= start), max(e for _, e in d.busy if e <= end))
@@ -403,11 +403,12 @@ def main() -> None:
     _isolate(home)
     sys.path.insert(0, str(ROOT))
     from catalog.sample import write_sample_catalog
-    from engine.simulated_accelerator import build_simulated_pipeline
-    from flows import stack
+    from catalog_concepts.engine.simulated_accelerator import build_simulated_pipeline
+    from catalog_concepts.local_services import prefect_server
+    from catalog_concepts.local_services.s3_server import local_s3, local_s3_settings
+    from catalog_concepts.provenance.c2pa_sign import load_or_create_signer
+    from flows.prefect_client import drain_client_workers
     from flows.resources import signing_paths
-    from provenance.c2pa_sign import load_or_create_signer
-    from storage.local_s3 import local_s3, local_s3_settings
 
     configs = [Config("sim", n, 1) for n in args.workers]
     if args.real:
@@ -424,7 +425,8 @@ def main() -> None:
           flush=True)
     runs: list[Run] = []
     with local_s3(home / "seaweedfs") as s3_server:
-        server = stack.start_server(stack.free_port(), env={"PREFECT_HOME": os.environ["PREFECT_HOME"]}, log_path=home / "server.log")
+        server = prefect_server.start_server(prefect_server.free_port(), env={"PREFECT_HOME": os.environ["PREFECT_HOME"]},
+                                             log_path=home / "server.log")
         os.environ["PREFECT_API_URL"] = server.api_url
         os.environ.update(_s3_environment(local_s3_settings(s3_server, "fanout-default")))
         workers = []
@@ -439,11 +441,11 @@ def main() -> None:
                 _print_run(run)
         finally:
             for worker in workers:
-                stack.stop_process_group(worker)
+                prefect_server.stop_process_group(worker)
             try:
-                stack.drain_client_workers()
+                drain_client_workers()
             finally:
-                stack.stop_server(server)
+                prefect_server.stop_server(server)
     print()
     print(format_tables(summarize(runs)))
     print(f"\n(state, server and worker logs: {home})")

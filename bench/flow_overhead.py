@@ -15,7 +15,7 @@ Prefect's local API start-up and the model load once.
 The flow's time covers everything a nightly run does (read, validate, prompts, generation,
 scoring, policy, labels and C2PA signing, PUTs to the real local S3, staging, manifest commit,
 verification, contact sheet). Its per-stage table comes from the seconds the flow returns in its
-summary (worker/stage_clock.py); the flow's wall time not covered by any stage is Prefect's own
+summary (catalog_concepts/shards/stage_clock.py); the flow's wall time not covered by any stage is Prefect's own
 (flow and task run bookkeeping, state and log calls).
 """
 
@@ -37,7 +37,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 FLOW, PLAIN = "flow", "plain"
 # The flow's steps in the order it runs them (flows/nightly.py); "shards" is step 7's wall time.
 FLOW_STAGES = ("resolve", "catalog_read", "run_id", "lease", "validation", "planning", "shards", "commit", "verification", "report")
-# Inside the shards, per shard (worker/shard.py), summed over shards.
+# Inside the shards, per shard (catalog_concepts/shards/shard.py), summed over shards.
 SHARD_STAGES = (
     "resume_check", "model_load", "waiting", "generation", "scoring (beside generation)", "labelling (beside generation)",
     "scoring", "labelling", "policy", "puts", "staging",
@@ -118,14 +118,15 @@ def main() -> None:
 
     from catalog.reader import read_catalog
     from catalog.sample import write_sample_catalog
-    from engine.device import choose_placement
-    from engine.generate import SamplingSettings
-    from engine.load import load_model, read_defaults
-    from engine.seeds import image_seed
-    from engine.tiny import build_tiny_pipeline
+    from catalog_concepts.engine.device import choose_placement
+    from catalog_concepts.engine.generate import SamplingSettings
+    from catalog_concepts.engine.load import load_model, read_defaults
+    from catalog_concepts.engine.seeds import image_seed
+    from catalog_concepts.engine.tiny import build_tiny_pipeline
+    from catalog_concepts.local_services.s3_server import local_s3, local_s3_settings
+    from catalog_concepts.prompts.templates import build_prompt
+    from catalog_concepts.storage.bucket import ensure_bucket
     from flows.nightly import nightly_campaign
-    from prompts.templates import build_prompt
-    from storage.local_s3 import ensure_bucket, local_s3, local_s3_settings
 
     model_dir = args.model or str(build_tiny_pipeline(work / "tiny"))
     catalog = write_sample_catalog(work / "catalog.parquet", n=args.skus, seed=1)
@@ -226,8 +227,8 @@ def _plain_diffusers_loop(pipe, items, run_seed, settings, batch_size, image_see
 
     import torch
 
-    from engine.schedulers import make_scheduler
-    from engine.seeds import image_generator
+    from catalog_concepts.engine.schedulers import make_scheduler
+    from catalog_concepts.engine.seeds import image_generator
 
     accepted = inspect.signature(pipe.__call__).parameters
     extra = {k: v for k, v in {"use_resolution_binning": False, "clean_caption": False,

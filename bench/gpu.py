@@ -113,13 +113,13 @@ def _time(fn, repeats: int, device: str) -> float:
 
 
 def bench_one(name: str, pipe, size: int, batch: int, steps: int, repeats: int, device: str) -> dict:
-    """Time raw diffusers calls and engine.generate on one pipeline; return images/s, ratio and MFU."""
+    """Time raw diffusers calls and catalog_concepts.engine.generate on one pipeline; return images/s, ratio and MFU."""
     import torch
 
-    from engine.device import Placement
-    from engine.generate import ImageRequest, SamplingSettings, generate
-    from engine.load import wrap_pipeline
-    from engine.seeds import image_generator, image_seed
+    from catalog_concepts.engine.device import Placement
+    from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
+    from catalog_concepts.engine.load import wrap_pipeline
+    from catalog_concepts.engine.seeds import image_generator, image_seed
 
     dtype = "bfloat16" if device == "cuda" else "float32"
     pipe = pipe.to(device, getattr(torch, dtype))

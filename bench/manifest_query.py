@@ -5,7 +5,7 @@
 Writes a synthetic year (one v2 manifest per night, `--rows` rows each, the pinned schema with
 realistic strings: 32/64-hex ids, prompts, 14 scores, policy inputs JSON) into a local folder with
 the bucket's layout (`DIR/manifests/run_date=YYYY-MM-DD/<run_id>.parquet`), unless DIR already
-holds it. Then each query runs in a fresh process through `provenance.query.query_at` over
+holds it. Then each query runs in a fresh process through `catalog_concepts.provenance.query.query_at` over
 pyarrow's local filesystem, the same code path `provenance query` takes over S3; with `--s3` the
 year is uploaded to an embedded SeaweedFS on loopback (data in DIR-seaweedfs) and queried there
 through pyarrow's S3 filesystem, as `provenance query` does. Prints, per query:
@@ -64,7 +64,7 @@ def night_table(night: int, rows: int, base):
     """One night's manifest as the writer stores it (v2: no run_date column), ids unique per night."""
     import pyarrow as pa
 
-    from storage.manifest import MANIFEST_FILE_SCHEMA
+    from catalog_concepts.storage.manifest import MANIFEST_FILE_SCHEMA
 
     def hexes(chars: int) -> pa.Array:
         raw = os.urandom(rows * chars // 2).hex()
@@ -161,9 +161,9 @@ def run_one(root: Path | str, sql: str) -> dict:
     import pyarrow.dataset  # noqa: F401
     from pyarrow import fs
 
-    from provenance.query import query_at
-    from storage.manifest import manifest_dataset
-    from storage.settings import S3Settings, arrow_filesystem
+    from catalog_concepts.provenance.query import query_at
+    from catalog_concepts.storage.manifest import manifest_dataset
+    from catalog_concepts.storage.settings import S3Settings, arrow_filesystem
 
     if os.environ.get("BENCH_S3_ENDPOINT"):
         settings = S3Settings(endpoint_url=os.environ["BENCH_S3_ENDPOINT"], bucket=os.environ["BENCH_S3_BUCKET"],
@@ -227,7 +227,7 @@ def upload(root: Path, settings) -> float:
     """Copy the local year's manifests into the bucket unless they are all there; seconds spent."""
     from pyarrow import fs
 
-    from storage.settings import arrow_filesystem
+    from catalog_concepts.storage.settings import arrow_filesystem
 
     s3 = arrow_filesystem(settings)
     local = sorted(p.relative_to(root).as_posix() for p in (root / "manifests").rglob("*.parquet"))
@@ -278,7 +278,8 @@ def main() -> None:
     if not args.s3:
         report(args, env={})
         return
-    from storage.local_s3 import ensure_bucket, local_s3, local_s3_settings
+    from catalog_concepts.local_services.s3_server import local_s3, local_s3_settings
+    from catalog_concepts.storage.bucket import ensure_bucket
 
     with local_s3(args.dir.parent / f"{args.dir.name}-seaweedfs") as server:
         settings = local_s3_settings(server, "bench")

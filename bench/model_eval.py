@@ -1,6 +1,6 @@
 """Measure the embedded model: classifier trust, VAE reconstruction, and the guidance x sampler table.
 
-    python bench/model_eval.py --model embedded_model/weights/concepts-dit-64 [--seeds 4] [--write-defaults]
+    python bench/model_eval.py --model catalog_concepts/embedded_model/weights/concepts-dit-64 [--seeds 4] [--write-defaults]
 
 Prints a markdown table; with --write-defaults the best row that meets the targets becomes the folder's
 default sampler (scheduler config + catalog_concepts.json). Run with OMP_WAIT_POLICY=PASSIVE.
@@ -32,8 +32,8 @@ HEADER = ("| sampler steps | guidance | category | colour | background | all thr
 def main() -> None:
     """Run the measurements and print them."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", type=Path, default=Path("embedded_model/weights/concepts-dit-64"))
-    p.add_argument("--classifier", type=Path, default=Path("embedded_model/weights/attribute_classifier.pt"))
+    p.add_argument("--model", type=Path, default=Path("catalog_concepts/embedded_model/weights/concepts-dit-64"))
+    p.add_argument("--classifier", type=Path, default=Path("catalog_concepts/embedded_model/weights/attribute_classifier.pt"))
     p.add_argument("--seeds", type=int, default=4, help="seeds per held-out combination")
     p.add_argument("--default-sampler", default="dpmsolver++:20", help="sampler:steps for the guidance sweep")
     p.add_argument("--default-guidance", default="auto",
@@ -48,9 +48,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from embedded_model.classifier import accuracy_on_renders, load_or_train
-    from embedded_model.evaluate import SamplerConfig, choose_default, evaluate_config, meets_targets, real_reference
-    from embedded_model.export import load_pipeline, set_default_sampler
+    from catalog_concepts.embedded_model.classifier import accuracy_on_renders, load_or_train
+    from catalog_concepts.embedded_model.evaluate import SamplerConfig, choose_default, evaluate_config, meets_targets, real_reference
+    from catalog_concepts.embedded_model.export import load_pipeline, set_default_sampler
 
     defaults = json.loads((args.model / "catalog_concepts.json").read_text())
     L = defaults["max_sequence_length"]

@@ -29,12 +29,12 @@ def main() -> None:
 
     import c2pa
 
-    from engine.device import choose_placement
-    from engine.generate import ImageRequest, SamplingSettings, generate
-    from engine.load import load_model, read_defaults
-    from engine.seeds import image_seed
+    from catalog_concepts.engine.device import choose_placement
+    from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
+    from catalog_concepts.engine.load import load_model, read_defaults
+    from catalog_concepts.engine.seeds import image_seed
+    from catalog_concepts.provenance.label import label_image, load_or_create_signer
     from flows.resources import default_model_dir
-    from provenance.label import label_image, load_or_create_signer
 
     model_dir = args.model or str(default_model_dir())
     defaults = read_defaults(model_dir)

@@ -45,10 +45,10 @@ _CHILD = r"""
 import json, sys
 import numpy as np
 sys.path.insert(0, {root!r})
-from engine.device import choose_placement
-from engine.generate import ImageRequest, SamplingSettings, generate
-from engine.load import load_model, read_defaults
-from engine.seeds import image_seed
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
+from catalog_concepts.engine.load import load_model, read_defaults
+from catalog_concepts.engine.seeds import image_seed
 from catalog.vocabulary import CATEGORIES, COLORS, MATERIALS
 model_dir, images, threads, batch, order, out = {model!r}, {images}, {threads}, {batch}, {order!r}, {out!r}
 d = read_defaults(model_dir)
@@ -76,9 +76,9 @@ _ENCODE_CHILD = r"""
 import itertools, json, statistics, sys, time
 import torch
 sys.path.insert(0, {root!r})
-from engine.device import choose_placement
-from engine.load import load_model, read_defaults
-from engine.text_cache import _encode, encoding_style
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.load import load_model, read_defaults
+from catalog_concepts.engine.text_cache import _encode, encoding_style
 from catalog.vocabulary import CATEGORIES, COLORS, MATERIALS
 model_dir, prompts = {model!r}, {prompts}
 length = read_defaults(model_dir).get("max_sequence_length")
@@ -159,7 +159,7 @@ def model_dirs(names: list[str], scratch: Path) -> dict[str, Path]:
     resolved = {}
     for name in names:
         if name == "tiny":
-            from engine.tiny import build_tiny_pipeline
+            from catalog_concepts.engine.tiny import build_tiny_pipeline
 
             resolved[name] = build_tiny_pipeline(scratch / "tiny")
         elif name == "shipped":

@@ -4,7 +4,7 @@
 
 Generates `--images` images through the flow's engine (default model: the shipped one if
 exported, else a tiny random-weights pipeline), then runs the run's scorers
-(scoring.suite.default_scorers, with the given optional models) on those pixels, as the
+(catalog_concepts.scoring.suite.default_scorers, with the given optional models) on those pixels, as the
 shard worker does. Each timing is the best of `--repeats`, scorers after a warm-up call
 (model loading is once per worker process, not per image). Prints per-image seconds and
 scoring / generation.
@@ -38,11 +38,11 @@ def _shipped_size_model(out: Path) -> Path:
     """An untrained pipeline of the shipped preset (VAE + 6-layer DiT, 64x64, dpmsolver++ 20 steps, w=3)."""
     import torch
 
-    from embedded_model.denoiser_training import build_transformer
-    from embedded_model.export import save_pipeline
-    from embedded_model.presets import get_preset
-    from embedded_model.train import PROVISIONAL_DEFAULTS
-    from embedded_model.vae_training import build_vae
+    from catalog_concepts.embedded_model.denoiser_training import build_transformer
+    from catalog_concepts.embedded_model.export import save_pipeline
+    from catalog_concepts.embedded_model.presets import get_preset
+    from catalog_concepts.embedded_model.train import PROVISIONAL_DEFAULTS
+    from catalog_concepts.embedded_model.vae_training import build_vae
 
     torch.manual_seed(0)
     preset = get_preset("default")
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--shipped-size", action="store_true",
                         help="when the shipped model is not exported: random weights of its preset (same compute per image)")
-    parser.add_argument("--train-index", default=None, help="memorisation index .npz (scoring.memorisation)")
+    parser.add_argument("--train-index", default=None, help="memorisation index .npz (catalog_concepts.scoring.memorisation)")
     parser.add_argument("--safety-checker", default=None)
     parser.add_argument("--clip", default=None)
     parser.add_argument("--threads", type=int, default=1)
@@ -68,15 +68,15 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from embedded_model.dataset import sample_attributes
-    from engine.device import choose_placement
-    from engine.generate import ImageRequest, SamplingSettings, generate
-    from engine.load import load_model, read_defaults
-    from engine.tiny import build_tiny_pipeline
+    from catalog_concepts.embedded_model.dataset import sample_attributes
+    from catalog_concepts.engine.device import choose_placement
+    from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
+    from catalog_concepts.engine.load import load_model, read_defaults
+    from catalog_concepts.engine.tiny import build_tiny_pipeline
+    from catalog_concepts.prompts.templates import NEGATIVE_PROMPT
+    from catalog_concepts.scoring.base import ScorerModels
+    from catalog_concepts.scoring.suite import default_scorers
     from flows.resources import SHIPPED_MODEL_DIR
-    from prompts.templates import NEGATIVE_PROMPT
-    from scoring.base import ScorerModels
-    from scoring.suite import default_scorers
 
     if args.model:
         model_dir = args.model
@@ -126,7 +126,7 @@ def main() -> None:
     print(f"{'scoring total':<22}{1000 * total / n:>12.2f}{total / gen_s:>14.3f}")
     _print_selection(pixels, context, scorers, closed_domain=True)
     if args.renders:
-        from embedded_model.dataset import render_images
+        from catalog_concepts.embedded_model.dataset import render_images
 
         print("the same prompts drawn by the procedural renderer (a stand-in for a model that follows them):")
         _print_selection(render_images(attrs, 11), context, scorers, closed_domain=True)
@@ -136,12 +136,13 @@ def _print_selection(pixels, context, scorers, closed_domain: bool) -> None:
     """Route the scored batch through the default policy and selection; print decisions and kept-per-SKU counts."""
     from collections import Counter
 
-    from policies.engine import decide, load_policy
-    from scoring.duplicates import phash
-    from scoring.select import load_selection_config, select_variants
-    from scoring.suite import run_scorers
-    from scoring.technical import technical_failures
-    from scoring.thresholds import load_thresholds
+    from catalog_concepts.scoring.duplicates import phash
+    from catalog_concepts.scoring.select import load_selection_config, select_variants
+    from catalog_concepts.scoring.suite import run_scorers
+    from catalog_concepts.scoring.technical import technical_failures
+    from catalog_concepts.scoring.thresholds import load_thresholds
+    from policies.decide import decide
+    from policies.load import load_policy
 
     policy, thresholds, config = load_policy(), load_thresholds(), load_selection_config()
     scores, _ = run_scorers(scorers, pixels, context)

@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 _CHILD = r"""
 import json, sys, time
 sys.path.insert(0, {root!r})
-from engine.device import choose_placement
-from engine.generate import ImageRequest, SamplingSettings, generate
-from engine.load import load_model, read_defaults
-from engine.seeds import image_seed
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
+from catalog_concepts.engine.load import load_model, read_defaults
+from catalog_concepts.engine.seeds import image_seed
 from catalog.vocabulary import CATEGORIES, COLORS
 model_dir, images, threads = {model!r}, {images}, {threads}
 d = read_defaults(model_dir)

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from catalog.schema import CATALOG_SCHEMA, READ_PROBLEMS_COLUMN, REQUIRED_COLUMNS, check_catalog_schema
 from catalog.vocabulary import CATEGORIES, canonical_category
-from storage.settings import split_s3_uri
+from catalog_concepts.storage.settings import split_s3_uri
 
 _PROBLEMS_TYPE = pa.list_(pa.string())
 # How much of a file is looked at to say what it is when it is not Parquet.
@@ -40,7 +40,7 @@ def _locate(uri: str, filesystem: "pa.fs.FileSystem | None") -> tuple[pafs.FileS
         bucket, key = split_s3_uri(uri)
         if filesystem is None:
             raise ValueError(
-                f"reading {uri} needs a pyarrow filesystem: pass filesystem=storage.settings.arrow_filesystem(settings)"
+                f"reading {uri} needs a pyarrow filesystem: pass filesystem=catalog_concepts.storage.settings.arrow_filesystem(settings)"
             )
         return filesystem, f"{bucket}/{key}"
     if "://" in uri:

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 from catalog.canonical import vocabulary_reason
 from catalog.schema import CATALOG_SCHEMA, TEXT_LIMITS
 from catalog.vocabulary import ASSET_TYPES, CATEGORIES, COLORS, LOCALES, MATERIALS_BY_CATEGORY
+from catalog_concepts.assets import packaged
 
 # The packaged sample: 48 good rows, then one bad row of every kind.
-SAMPLE_CATALOG_PATH = Path(__file__).parent / "samples" / "sample_catalog.parquet"
+SAMPLE_CATALOG_PATH = packaged("catalog", "samples", "sample_catalog.parquet")
 SAMPLE_GOOD_ROWS = 48
 SAMPLE_SEED = 0
 

@@ -1,7 +1,7 @@
 """Fan a run's shards out over the GPU fleet: child runs of the shard-worker deployment, rows back from S3.
 
 The parent plans once, stores the plan in S3, starts about one child per GPU slot and watches
-S3 staging for progress. Children share the work through shard leases (worker/shard_claims.py),
+S3 staging for progress. Children share the work through shard leases (catalog_concepts/shards/shard_claims.py),
 so a child that crashes has its shards finished by the others; when children end with shards
 still unstaged, a further round of children is started, and after the last round the run fails
 naming the shards. Rows are collected from S3 staging, never from Prefect results, which live
@@ -15,11 +15,11 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 
-from prompts.requests import PlannedImage
-from storage import staging
-from storage.settings import S3Settings, boto3_client
-from worker.run_plan import write_plan
-from worker.shard import RunSpec, ShardOutcome, image_identities
+from catalog_concepts.prompts.requests import PlannedImage
+from catalog_concepts.shards.run_plan import write_plan
+from catalog_concepts.shards.shard import RunSpec, ShardOutcome, image_identities
+from catalog_concepts.storage import staging
+from catalog_concepts.storage.settings import S3Settings, boto3_client
 
 # A crashed child's shards are finished by the other children of its round (work stealing); a
 # second round retries what a round left (all its children crashed, or it stalled) once, elsewhere.

@@ -14,8 +14,21 @@ from prefect.utilities.hashing import file_hash
 from catalog.content_digest import catalog_content_sha256
 from catalog.schema import catalog_row_hash
 from catalog.validate import CatalogRejectedError
-from engine.generate import SamplingSettings
-from engine.load import read_defaults, weights_sha256
+from catalog_concepts.engine.generate import SamplingSettings
+from catalog_concepts.engine.load import read_defaults, weights_sha256
+from catalog_concepts.prompts.requests import plan_images, shard
+from catalog_concepts.provenance.verify import RunNotIntactError, not_intact_message
+from catalog_concepts.reports.contact_sheet import DEFAULT_MAX_THUMBNAILS, thumbnail_order
+from catalog_concepts.reports.progress import terminal_bar
+from catalog_concepts.scoring.select import DEFAULT_SELECTION_PATH
+from catalog_concepts.scoring.thresholds import DEFAULT_THRESHOLDS_PATH
+from catalog_concepts.shards.shard import RunSpec
+from catalog_concepts.shards.stage_clock import StageClock, add_seconds
+from catalog_concepts.storage.bucket import ensure_bucket
+from catalog_concepts.storage.keys import manifest_key, quarantine_key
+from catalog_concepts.storage.lease import LeaseKeeper
+from catalog_concepts.storage.manifest import manifest_exists
+from catalog_concepts.storage.settings import boto3_client
 from flows.fanout import run_on_fleet
 from flows.flat_parameters import flat_parameters
 from flows.params import MODEL_DEFAULT, REGISTRY, NightlyParams, derive_run_id
@@ -30,23 +43,10 @@ from flows.resources import (
     signing_paths,
     trust_anchor_pem,
 )
-from prompts.requests import plan_images, shard
-from provenance.verify import RunNotIntactError, not_intact_message
-from reports.contact_sheet import DEFAULT_MAX_THUMBNAILS, thumbnail_order
-from reports.progress import terminal_bar
-from scoring.select import DEFAULT_SELECTION_PATH
-from scoring.thresholds import DEFAULT_THRESHOLDS_PATH
-from storage.keys import manifest_key, quarantine_key
-from storage.lease import LeaseKeeper
-from storage.local_s3 import ensure_bucket
-from storage.manifest import manifest_exists
-from storage.settings import boto3_client
 from tasks.catalog_tasks import read_catalog_task, validate_catalog_task, write_quarantine_task
 from tasks.manifest_tasks import commit_manifest_task, verify_run_task
 from tasks.report_tasks import publish_run_report_task, report_from_manifest_task, start_progress, update_progress
 from tasks.shard_tasks import render_shard_task
-from worker.shard import RunSpec
-from worker.stage_clock import StageClock, add_seconds
 
 
 # version: this file's hash, Prefect's default for a flow were its function not the flat-parameter wrapper

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import MISSING, AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from catalog.vocabulary import CATEGORIES
-from engine.schedulers import SCHEDULERS
+from catalog_concepts.engine.schedulers import SCHEDULERS
 from flows.registry import DEFAULT_MODEL, DEFAULT_POLICY, check_choice, load_registry
 
 # Read once per process: the names a deployment offers are those of the registry it was deployed with.

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from flows.resources import REPO_ROOT
+from catalog_concepts.assets import registry_yaml, source_root
 
-REGISTRY_PATH = REPO_ROOT / "infra" / "registry.yaml"
+REGISTRY_PATH = registry_yaml()  # infra/registry.yaml, shipped in the package
 ENV_REGISTRY = "CONCEPTS_REGISTRY"  # another registry file, e.g. a platform's own beside the checkout
 DEFAULT_MODEL = "shipped"
 DEFAULT_POLICY = "default"
@@ -23,7 +23,7 @@ class Registry:
 
 
 def registry_path() -> Path:
-    """$CONCEPTS_REGISTRY, else infra/registry.yaml."""
+    """$CONCEPTS_REGISTRY, else infra/registry.yaml (its packaged copy in an installed wheel)."""
     return Path(os.environ.get(ENV_REGISTRY) or REGISTRY_PATH)
 
 
@@ -56,8 +56,8 @@ def check_choice(kind: str, value: str, names: tuple[str, ...]) -> str:
 
 
 def locate(value: str, entries: dict[str, str]) -> str:
-    """Where a registry name points (relative entries are under the repository root); a path stays as given."""
+    """Where a registry name points (relative entries are under source_root(): the checkout or site-packages); a path stays as given."""
     if value not in entries:
         return value
     path = Path(entries[value])
-    return str(path if path.is_absolute() else REPO_ROOT / path)
+    return str(path if path.is_absolute() else source_root() / path)

@@ -3,12 +3,12 @@
 import os
 from pathlib import Path
 
-from reports.publish import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS
-from storage.settings import S3Settings, resolve_s3_settings
+from catalog_concepts.assets import packaged, shipped_model_dir
+from catalog_concepts.reports.publish import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS
+from catalog_concepts.storage.settings import S3Settings, resolve_s3_settings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL_DIR = REPO_ROOT / "embedded_model" / "weights" / "concepts-dit-64"
-SAMPLE_CATALOG = REPO_ROOT / "catalog" / "samples" / "sample_catalog.parquet"
+SHIPPED_MODEL_DIR = shipped_model_dir()
+SAMPLE_CATALOG = packaged("catalog", "samples", "sample_catalog.parquet")
 ENV_STATE_DIR = "CONCEPTS_HOME"
 ENV_S3_BLOCK = "CONCEPTS_S3_BLOCK"
 ENV_C2PA_CERT = "CONCEPTS_C2PA_CERT"  # production C2PA chain PEM (leaf first)
@@ -32,7 +32,7 @@ def s3_settings(bucket: str | None = None) -> S3Settings:
 
     Deployments set only the block's name (infra/prefect.yaml); its AWS Credentials block holds the keys
     and the endpoint (`catalog-concepts ops blocks create` saves both). Without the variable, the
-    CONCEPTS_S3_* / AWS_* variables (storage.settings) apply: the CLI, the local stack and the tests.
+    CONCEPTS_S3_* / AWS_* variables (catalog_concepts.storage.settings) apply: the CLI, the local stack and the tests.
     """
     block_name = os.environ.get(ENV_S3_BLOCK, "").strip()
     if block_name:
@@ -69,7 +69,7 @@ def default_model_dir() -> Path:
     """The shipped model when present; otherwise a tiny random-weights pipeline built once in the state folder."""
     if (SHIPPED_MODEL_DIR / "model_index.json").exists():
         return SHIPPED_MODEL_DIR
-    from engine.tiny import build_tiny_pipeline
+    from catalog_concepts.engine.tiny import build_tiny_pipeline
 
     tiny = state_dir() / "models" / "tiny-random-pixart"
     if not (tiny / "model_index.json").exists():
@@ -78,7 +78,7 @@ def default_model_dir() -> Path:
 
 
 def default_catalog_uri() -> str:
-    """The small sample catalog shipped in the repository."""
+    """The small sample catalog shipped in the catalog package."""
     return str(SAMPLE_CATALOG)
 
 
@@ -86,10 +86,10 @@ def scorer_models():
     """Local model files for the model-backed scorers: the shipped classifier, plus any set in the environment.
 
     $CONCEPTS_SAFETY_CHECKER (StableDiffusionSafetyChecker folder), $CONCEPTS_CLIP_MODEL (CLIP folder),
-    $CONCEPTS_TRAIN_INDEX (memorisation index .npz, scoring.memorisation.ensure_train_index). Unset: that
+    $CONCEPTS_TRAIN_INDEX (memorisation index .npz, catalog_concepts.scoring.memorisation.ensure_train_index). Unset: that
     scorer does not run and its scores are absent (the policy never reads absent as safe).
     """
-    from scoring.suite import ScorerModels
+    from catalog_concepts.scoring.suite import ScorerModels
 
     def path(name: str) -> Path | None:
         value = os.environ.get(name)

@@ -8,9 +8,9 @@ from prefect.states import Completed, Failed
 from prefect.utilities.hashing import file_hash
 from pydantic import BaseModel, Field
 
+from catalog_concepts.review.ingest import IngestResult, batch_verdict
 from flows.flat_parameters import flat_parameters
 from flows.resources import report_link_seconds, s3_settings
-from review.ingest import IngestResult, batch_verdict
 from tasks.review_tasks import ingest_decisions_task, pending_reviews_task, read_decisions_task, rerender_reports_task
 
 UI_SOURCE = "prefect-ui"

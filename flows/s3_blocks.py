@@ -12,7 +12,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect_aws import AwsCredentials, S3Bucket
 from prefect_aws.client_parameters import AwsClientParameters
 
-from storage.settings import DEFAULT_REGION, S3Settings
+from catalog_concepts.storage.settings import DEFAULT_REGION, S3Settings
 
 
 class S3BlockError(ValueError):

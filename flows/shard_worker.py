@@ -2,7 +2,7 @@
 
 Deployed on the GPU work pool (infra/prefect.yaml, deployment `shard-worker`); the nightly
 starts about one child per slot with `run_deployment`. Each child loads the model once
-(engine.load caches it per process) and works through its own share of the shards, then
+(catalog_concepts.engine.load caches it per process) and works through its own share of the shards, then
 steals any shard no other live worker holds, until every shard is staged in S3.
 """
 
@@ -13,11 +13,11 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from catalog_concepts.shards.run_plan import read_plan
+from catalog_concepts.shards.shard_claims import claim_next, is_staged, share_order
+from catalog_concepts.storage.settings import boto3_client
 from flows.resources import s3_settings, scorer_models, signing_paths
-from storage.settings import boto3_client
 from tasks.shard_tasks import render_shard_task
-from worker.run_plan import read_plan
-from worker.shard_claims import claim_next, is_staged, share_order
 
 DEPLOYMENT_NAME = "shard_worker/shard-worker"
 IN_FLIGHT = 2  # shards per worker at once: one generating, one being finished on the CPU

@@ -147,8 +147,8 @@ def policy_row_for(manifest_row: Mapping[str, object], *, catalog_filesystem=Non
         return json.loads(recorded), ()
     from catalog.reader import read_catalog
     from catalog.schema import catalog_row_hash
-    from scoring.technical import technical_failures
-    from scoring.thresholds import load_thresholds
+    from catalog_concepts.scoring.technical import technical_failures
+    from catalog_concepts.scoring.thresholds import load_thresholds
 
     notes = ["the manifest has no policy_inputs column: inputs reconstructed from the catalog, scores and thresholds"]
     row: dict = {"sku": manifest_row["sku"], "variant": manifest_row["variant"]}

@@ -15,9 +15,9 @@ import pyarrow as pa
 
 from catalog.schema import CATALOG_SCHEMA
 from catalog.vocabulary import ASSET_TYPES, CATEGORIES, LOCALES
-from scoring.technical import SCORE_NAMES as TECHNICAL_SCORE_NAMES
+from catalog_concepts.scoring.technical import SCORE_NAMES as TECHNICAL_SCORE_NAMES
 
-# Scores of the other scorers (scoring/risk.py, alignment.py, safety.py, diversity.py,
+# Scores of the other scorers (catalog_concepts/scoring/risk.py, alignment.py, safety.py, diversity.py,
 # memorisation.py). Listed here rather than imported so this module stays free of torch.
 MODEL_SCORE_NAMES: tuple[str, ...] = (
     "risk_logo_terms",

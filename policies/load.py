@@ -12,10 +12,11 @@ from pathlib import Path
 
 import yaml
 
+from catalog_concepts.assets import packaged
 from policies.conditions import Condition, ConditionError, parse_condition
 from policies.fields import KNOWN_FIELDS
 
-DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
+DEFAULT_POLICY_PATH = packaged("policies", "default.yaml")
 # Strictest last: decide() takes the highest-ranked action of the matched enforce rules.
 ACTIONS: tuple[str, ...] = ("publish_labeled_preview", "human_review", "reject")
 MODES: tuple[str, ...] = ("enforce", "audit")

@@ -14,7 +14,7 @@ AREAS: tuple[str, ...] = ("images", "review", "rejected")
 
 @dataclass(frozen=True)
 class Route:
-    """area: the key prefix the image is stored under (storage.keys.asset_key); review_status: its manifest value."""
+    """area: the key prefix the image is stored under (catalog_concepts.storage.keys.asset_key); review_status: its manifest value."""
 
     area: str
     review_status: str

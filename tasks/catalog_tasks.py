@@ -9,8 +9,8 @@ from prefect.states import State
 
 from catalog.reader import read_catalog
 from catalog.validate import ValidationResult, validate_catalog
-from storage.manifest import write_quarantine
-from storage.settings import S3Settings, arrow_filesystem, boto3_client
+from catalog_concepts.storage.manifest import write_quarantine
+from catalog_concepts.storage.settings import S3Settings, arrow_filesystem, boto3_client
 
 # OSErrors that say something about the path, not the network: another try reads the same answer.
 _PERMANENT_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)

@@ -3,8 +3,8 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from storage.manifest import commit_manifest, rows_to_table
-from storage.settings import S3Settings, boto3_client
+from catalog_concepts.storage.manifest import commit_manifest, rows_to_table
+from catalog_concepts.storage.settings import S3Settings, boto3_client
 
 
 @task(retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE, timeout_seconds=600)
@@ -16,7 +16,7 @@ def commit_manifest_task(s3: S3Settings, key: str, rows: list[dict]) -> bool:
 @task(retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE, timeout_seconds=1800)
 def verify_run_task(s3: S3Settings, key: str, trust_anchor_pem: bytes | None, keep: frozenset[str] = frozenset()) -> dict:
     """Re-download and check every image the committed manifest names (retries cover S3 errors only); "kept": the verified bytes of keep."""
-    from provenance.verify import verify_run
+    from catalog_concepts.provenance.verify import verify_run
 
     report = verify_run(s3, key, trust_anchor_pem=trust_anchor_pem, keep=keep)
     failures = [{"asset_id": c.asset_id, "s3_uri": c.s3_uri, "problems": list(c.problems)} for c in report.failures]

@@ -12,12 +12,12 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
-from reports.backfill import backfill_markdown, backfill_rows
-from reports.progress import RunProgress
-from reports.publish import DEFAULT_LINK_SECONDS, lifetime_text, publish_contact_sheet
-from reports.run_rows import manifest_decision_counts, manifest_rows_and_categories
-from reports.tables import decision_counts, rule_counts, score_summary
-from storage.settings import S3Settings
+from catalog_concepts.reports.backfill import backfill_markdown, backfill_rows
+from catalog_concepts.reports.progress import RunProgress
+from catalog_concepts.reports.publish import DEFAULT_LINK_SECONDS, lifetime_text, publish_contact_sheet
+from catalog_concepts.reports.run_rows import manifest_decision_counts, manifest_rows_and_categories
+from catalog_concepts.reports.tables import decision_counts, rule_counts, score_summary
+from catalog_concepts.storage.settings import S3Settings
 
 # Artifact keys are fixed per kind, so the UI's Artifacts page shows each kind's history across runs.
 KEY_DECISIONS = "run-decisions"

@@ -8,14 +8,14 @@ from prefect import task
 from prefect.artifacts import create_link_artifact
 from prefect.cache_policies import NO_CACHE
 
-from reports.publish import DEFAULT_LINK_SECONDS, lifetime_text
-from reports.rerender import rerender_contact_sheets
-from review.decisions import decisions_format, parse_decisions
-from review.ingest import IngestResult, ingest_decisions
-from review.log import read_review_log
-from review.queue import awaiting_review, decided_index, manifest_index
-from storage.manifest import read_manifests
-from storage.settings import S3Settings, boto3_client
+from catalog_concepts.reports.publish import DEFAULT_LINK_SECONDS, lifetime_text
+from catalog_concepts.reports.rerender import rerender_contact_sheets
+from catalog_concepts.review.decisions import decisions_format, parse_decisions
+from catalog_concepts.review.ingest import IngestResult, ingest_decisions
+from catalog_concepts.review.log import read_review_log
+from catalog_concepts.review.queue import awaiting_review, decided_index, manifest_index
+from catalog_concepts.storage.manifest import read_manifests
+from catalog_concepts.storage.settings import S3Settings, boto3_client
 
 KEY_REVIEWED_REPORT = "reviewed-contact-sheet"  # fixed: the UI's Artifacts page lists every re-rendered sheet
 
@@ -41,7 +41,7 @@ def pending_reviews_task(s3: S3Settings) -> list[dict]:
     return awaiting_review(manifest_index(read_manifests(s3)), decided_index(read_review_log(s3)))
 
 
-# No retries: a half-done ingest is finished by ingesting the same rows again (see review.ingest).
+# No retries: a half-done ingest is finished by ingesting the same rows again (see catalog_concepts.review.ingest).
 @task(cache_policy=NO_CACHE, timeout_seconds=1800)
 def ingest_decisions_task(s3: S3Settings, rows: list[dict], source: str) -> IngestResult:
     """Check, promote and log one batch of decisions."""

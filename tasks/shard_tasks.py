@@ -6,13 +6,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from engine.device import choose_placement
-from engine.load import load_model
-from prompts.requests import PlannedImage
-from reports.progress import RunProgress, decoded_images
-from storage.settings import S3Settings, boto3_client
-from worker.shard import RunSpec, ShardOutcome, process_shard
-from worker.shard_claims import is_staged
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.load import load_model
+from catalog_concepts.prompts.requests import PlannedImage
+from catalog_concepts.reports.progress import RunProgress, decoded_images
+from catalog_concepts.shards.shard import RunSpec, ShardOutcome, process_shard
+from catalog_concepts.shards.shard_claims import is_staged
+from catalog_concepts.storage.settings import S3Settings, boto3_client
 
 
 def _retry_on_io(task, task_run, state) -> bool:

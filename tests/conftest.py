@@ -29,8 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from storage.local_s3 import LocalS3, ensure_bucket, local_s3, local_s3_settings
-from storage.settings import S3Settings, boto3_client
+from catalog_concepts.local_services.s3_server import LocalS3, local_s3, local_s3_settings
+from catalog_concepts.storage.bucket import ensure_bucket
+from catalog_concepts.storage.settings import S3Settings, boto3_client
 
 _OFFLINE_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -113,7 +114,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory):
     # and Prefect reads its settings when it is first imported.
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.stack import drain_client_workers, free_port, start_server, stop_server
+    from catalog_concepts.local_services.prefect_server import free_port, start_server, stop_server
+    from flows.prefect_client import drain_client_workers
 
     home = tmp_path_factory.mktemp("prefect-server")
     started = time.monotonic()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.device import choose_placement
-from engine.generate import ImageRequest, SamplingSettings, generate
-from engine.load import clear_cache, load_model, read_defaults
-from engine.simulated_accelerator import build_simulated_pipeline, read_records
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
+from catalog_concepts.engine.load import clear_cache, load_model, read_defaults
+from catalog_concepts.engine.simulated_accelerator import build_simulated_pipeline, read_records
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def test_efficiency_and_busy_fraction_are_medians_against_one_worker():
 
 def test_steady_state_is_the_window_where_every_device_works_and_efficiency_is_its_busy_ratio():
     bench = _bench()
-    from engine.simulated_accelerator import DeviceRecords
+    from catalog_concepts.engine.simulated_accelerator import DeviceRecords
 
     # Device A works 10-20 and 22-40, B 15-35: both have started at 15, B runs out at 35.
     a, b = DeviceRecords(1, [(10.0, 20.0), (22.0, 40.0)]), DeviceRecords(1, [(15.0, 35.0)])

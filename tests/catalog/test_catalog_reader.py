@@ -7,7 +7,7 @@ import pytest
 from catalog.reader import CatalogFormatError, iter_catalog_batches, read_catalog
 from catalog.sample import make_sample_catalog, write_sample_catalog
 from catalog.schema import CATALOG_SCHEMA, READ_PROBLEMS_COLUMN, CatalogSchemaError
-from storage.settings import arrow_filesystem, boto3_client
+from catalog_concepts.storage.settings import arrow_filesystem, boto3_client
 
 
 @pytest.fixture(scope="module")

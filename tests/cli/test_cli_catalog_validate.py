@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from catalog.hostile_sample import HOSTILE_ROW_KINDS, write_hostile_catalog
-from cli.main import app
+from catalog_concepts.cli.main import app
 
 
 def _rows(output: str) -> list[dict]:

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from catalog.reader import CatalogFormatError, read_catalog
 from catalog.schema import CatalogSchemaError
-from cli.failure_message import OWN_PACKAGES, RESUME_ADVICE, describe_failure, headline
-from cli.main import app
+from catalog_concepts.cli.failure_message import OWN_PACKAGES, RESUME_ADVICE, describe_failure, headline
+from catalog_concepts.cli.main import app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from catalog.sample import write_sample_catalog
-from cli.local_prefect import LocalPrefectApiError, start_local_api, stop_local_api
-from engine.tiny import build_tiny_pipeline
+from catalog_concepts.cli.local_prefect import LocalPrefectApiError, start_local_api, stop_local_api
+from catalog_concepts.engine.tiny import build_tiny_pipeline
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def _cli_env(tmp_path: Path) -> dict:
 
 
 def _run_command(catalog: str, model_dir: str) -> list[str]:
-    return [sys.executable, "-m", "cli.main", "run", "--catalog", catalog, "--model", model_dir,
+    return [sys.executable, "-m", "catalog_concepts.cli.main", "run", "--catalog", catalog, "--model", model_dir,
             "--variants", "1", "--skus-per-shard", "2", "--batch-size", "2", "--seed", "5"]
 
 

@@ -21,8 +21,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import VariableCreate, WorkPoolCreate
 from prefect_aws import S3Bucket
 
+from catalog_concepts.storage.settings import ENV_VARIABLES, boto3_client
 from flows.resources import s3_settings
-from storage.settings import ENV_VARIABLES, boto3_client
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from catalog.sample import write_sample_catalog
-from engine.tiny import build_tiny_pipeline
+from catalog_concepts.engine.tiny import build_tiny_pipeline
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_DEADLINE_S = 900.0
 SKUS = 4
-LOG_MARK = " | INFO    | "  # cli/console_log_format.py: "HH:MM:SS | LEVEL   | ..."
+LOG_MARK = " | INFO    | "  # catalog_concepts/cli/console_log_format.py: "HH:MM:SS | LEVEL   | ..."
 
 
 def _screen(raw: str) -> list[str]:
@@ -73,12 +73,12 @@ def test_bar_moves_per_batch_and_log_lines_never_share_its_line(tmp_path):
            "CONCEPTS_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
     env.pop("PREFECT_API_URL", None)
     # One shard of four one-image batches: before, the bar stayed at 0 and jumped to 4 when the shard ended.
-    command = [sys.executable, "-m", "cli.main", "run", "--embedded-s3", "--catalog", str(catalog), "--model", str(model),
+    command = [sys.executable, "-m", "catalog_concepts.cli.main", "run", "--embedded-s3", "--catalog", str(catalog), "--model", str(model),
                "--variants", "1", "--batch-size", "1", "--skus-per-shard", str(SKUS), "--steps", "2"]
     try:
         code, raw = _run_in_terminal(command, env)
     finally:
-        subprocess.run([sys.executable, "-m", "cli.main", "s3", "stop"], cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
+        subprocess.run([sys.executable, "-m", "catalog_concepts.cli.main", "s3", "stop"], cwd=REPO_ROOT, env=env, capture_output=True, timeout=120)
     screen = _screen(raw)
     assert code == 0, "\n".join(screen[-40:])
 

@@ -12,9 +12,9 @@ import pytest
 
 from catalog.reader import read_catalog
 from catalog.sample import write_sample_catalog
-from cli.failure_message import RESUME_ADVICE, headline
-from cli.local_prefect import start_local_api, stop_local_api
-from engine.tiny import build_tiny_pipeline
+from catalog_concepts.cli.failure_message import RESUME_ADVICE, headline
+from catalog_concepts.cli.local_prefect import start_local_api, stop_local_api
+from catalog_concepts.engine.tiny import build_tiny_pipeline
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def model_dir(tmp_path_factory):
 
 
 def _run(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, cwd=REPO_ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "catalog_concepts.cli.main", *args], env=env, cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=RUN_DEADLINE_S)
 
 

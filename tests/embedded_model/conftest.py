@@ -13,7 +13,7 @@ def tiny_run(tmp_path_factory):
     """One tiny-preset training run (seconds) shared by the smoke and evaluation tests."""
     import torch
 
-    from embedded_model.train import main
+    from catalog_concepts.embedded_model.train import main
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("tiny") / "run"

@@ -1,6 +1,6 @@
 from catalog.vocabulary import BACKGROUNDS, CATEGORIES, COLORS
-from embedded_model.dataset import HELD_OUT, all_attributes, render_images, sample_attributes
-from prompts.templates import NEGATIVE_PROMPT, build_prompt
+from catalog_concepts.embedded_model.dataset import HELD_OUT, all_attributes, render_images, sample_attributes
+from catalog_concepts.prompts.templates import NEGATIVE_PROMPT, build_prompt
 
 
 def test_held_out_combos_never_reach_training():

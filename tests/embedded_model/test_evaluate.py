@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from embedded_model.evaluate import METRIC_KEYS, SamplerConfig, diversity, evaluate_config, saturation
+from catalog_concepts.embedded_model.evaluate import METRIC_KEYS, SamplerConfig, diversity, evaluate_config, saturation
 
 
 @pytest.fixture(scope="module")
 def tiny_pipeline(tiny_run):
-    from embedded_model.export import load_pipeline
+    from catalog_concepts.embedded_model.export import load_pipeline
 
     torch.set_num_threads(1)
     return load_pipeline(tiny_run / "pipeline")
@@ -19,8 +19,8 @@ def tiny_pipeline(tiny_run):
 
 @pytest.mark.parametrize("scheduler", ["ddim", "dpmsolver++", "euler"])
 def test_small_evaluation_returns_every_metric(tiny_pipeline, scheduler):
-    from embedded_model.classifier import build_classifier
-    from embedded_model.dataset import HELD_OUT
+    from catalog_concepts.embedded_model.classifier import build_classifier
+    from catalog_concepts.embedded_model.dataset import HELD_OUT
 
     net = build_classifier().eval()  # untrained: this test checks the plumbing, not the numbers
     row = evaluate_config(tiny_pipeline, net, SamplerConfig(scheduler, 2, 3.0), seeds_per_combo=2,
@@ -42,7 +42,7 @@ def test_diversity_and_saturation_on_known_images():
 
 
 def test_unknown_scheduler_is_refused():
-    from embedded_model.export import make_scheduler
+    from catalog_concepts.embedded_model.export import make_scheduler
 
     with pytest.raises(ValueError, match="allowed: ddim, dpmsolver\\+\\+, euler"):
         make_scheduler("lms", {})
@@ -69,14 +69,14 @@ def _row(sched, steps, g, all_, ips, cat=0.99, col=0.99, bg=1.0):
     ],
 )
 def test_choose_default(rows, expected):
-    from embedded_model.evaluate import choose_default
+    from catalog_concepts.embedded_model.evaluate import choose_default
 
     best = choose_default(rows)
     assert (best["scheduler"], best["steps"], best["guidance_scale"]) == expected
 
 
 def test_meets_targets_needs_every_metric():
-    from embedded_model.evaluate import meets_targets
+    from catalog_concepts.embedded_model.evaluate import meets_targets
 
     assert meets_targets(_row("ddim", 20, 3, 0.91, 4.0))
     assert not meets_targets(_row("ddim", 20, 3, 0.91, 3.9))

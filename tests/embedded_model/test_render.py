@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from catalog.vocabulary import BACKGROUNDS, CATEGORIES, COLORS
-from embedded_model.render import render_product
+from catalog_concepts.embedded_model.render import render_product
 
 
 def test_same_seed_same_pixels():
@@ -40,7 +40,7 @@ def test_background_brightness(background, lo, hi):
 
 @pytest.mark.parametrize("color", COLORS)
 def test_colour_dominates_product_pixels(color):
-    from embedded_model.render import COLOR_RGB
+    from catalog_concepts.embedded_model.render import COLOR_RGB
 
     img = np.asarray(render_product("shirt", color, "fabric", "studio_white", np.random.default_rng(0))).astype(float)
     centre = img[36:48, 28:36].reshape(-1, 3).mean(0)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from embedded_model.export import SCHEDULER_NAMES
-from prompts.templates import NEGATIVE_PROMPT
+from catalog_concepts.embedded_model.export import SCHEDULER_NAMES
+from catalog_concepts.prompts.templates import NEGATIVE_PROMPT
 
 MODEL = Path(__file__).resolve().parents[2] / "embedded_model" / "weights" / "concepts-dit-64"
 
@@ -33,7 +33,7 @@ def test_folder_is_small_and_complete():
 
 @pytest.fixture(scope="module")
 def shipped():
-    from embedded_model.export import load_pipeline
+    from catalog_concepts.embedded_model.export import load_pipeline
 
     torch.set_num_threads(1)
     return load_pipeline(MODEL), json.loads((MODEL / "catalog_concepts.json").read_text())
@@ -57,9 +57,9 @@ def test_generates_the_requested_colour_on_the_requested_scene(shipped):
 
 @pytest.mark.slow  # 52 images of the shipped model
 def test_card_samples_grid_is_every_held_out_combination_twice(shipped):
-    from embedded_model.dataset import HELD_OUT
-    from embedded_model.evaluate import SamplerConfig
-    from embedded_model.samples import sample_grid
+    from catalog_concepts.embedded_model.dataset import HELD_OUT
+    from catalog_concepts.embedded_model.evaluate import SamplerConfig
+    from catalog_concepts.embedded_model.samples import sample_grid
 
     pipe, d = shipped
     grid = np.asarray(sample_grid(pipe, SamplerConfig(d["scheduler"], d["steps"], d["guidance_scale"]), d["max_sequence_length"]))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from prompts.templates import NEGATIVE_PROMPT
+from catalog_concepts.prompts.templates import NEGATIVE_PROMPT
 
 
 def test_every_phase_leaves_its_files(tiny_run):
@@ -31,7 +31,7 @@ def test_every_phase_leaves_its_files(tiny_run):
 def test_resume_of_a_finished_run_exports_the_same_weights(tiny_run):
     from safetensors.torch import load_file
 
-    from embedded_model.train import main
+    from catalog_concepts.embedded_model.train import main
 
     path = tiny_run / "pipeline/transformer/diffusion_pytorch_model.safetensors"
     before = load_file(path)
@@ -42,7 +42,7 @@ def test_resume_of_a_finished_run_exports_the_same_weights(tiny_run):
 
 
 def test_refuses_to_overwrite_without_resume(tiny_run):
-    from embedded_model.train import main
+    from catalog_concepts.embedded_model.train import main
 
     with pytest.raises(SystemExit, match="--resume"):
         main(["--out", str(tiny_run), "--preset", "tiny"])
@@ -71,8 +71,8 @@ def test_plain_diffusers_loads_offline_and_generates(tiny_run):
 
 
 def test_text_states_match_the_pipelines_encode_prompt(tiny_run):
-    from embedded_model.export import load_pipeline
-    from embedded_model.text_states import encode_captions
+    from catalog_concepts.embedded_model.export import load_pipeline
+    from catalog_concepts.embedded_model.text_states import encode_captions
 
     pipe = load_pipeline(tiny_run / "pipeline")
     caption = "Lifestyle scene, a green fabric sofa on a wood floor"

@@ -2,9 +2,9 @@
 
 import pytest
 
-from engine.device import choose_placement
-from engine.load import load_model
-from engine.tiny import build_tiny_pipeline
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.load import load_model
+from catalog_concepts.engine.tiny import build_tiny_pipeline
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from engine.device import choose_placement, usable_cpus
+from catalog_concepts.engine.device import choose_placement, usable_cpus
 
 
 def test_cpu_threads_default_to_every_usable_cpu(monkeypatch):

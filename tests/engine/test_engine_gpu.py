@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from engine.device import choose_placement
-from engine.generate import ImageRequest, SamplingSettings, generate
-from engine.load import load_model
-from engine.seeds import image_seed
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
+from catalog_concepts.engine.load import load_model
+from catalog_concepts.engine.seeds import image_seed
 
 pytestmark = pytest.mark.gpu
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from engine.device import choose_placement
-from engine.generate import ImageRequest, SamplingSettings, generate
-from engine.load import clear_cache, load_model
-from engine.schedulers import SCHEDULERS, make_scheduler
-from engine.seeds import image_seed
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
+from catalog_concepts.engine.load import clear_cache, load_model
+from catalog_concepts.engine.schedulers import SCHEDULERS, make_scheduler
+from catalog_concepts.engine.seeds import image_seed
 
 COLORS = ["red", "blue", "green", "pink", "teal"]
 
@@ -87,7 +87,7 @@ def test_loader_refuses_a_folder_without_model_index(tmp_path):
 
 def test_cached_embeddings_give_the_same_pixels_as_plain_diffusers(tiny_model):
     """The engine's per-prompt embedding cache is invisible in the images."""
-    from engine.seeds import image_generator
+    from catalog_concepts.engine.seeds import image_generator
 
     settings = SamplingSettings("dpmsolver++", 4, 3.0, 32, 32, 32)
     requests = _requests()[:3] + [_requests()[0]]  # a repeated prompt hits the cache
@@ -126,7 +126,7 @@ def test_two_threads_take_whole_turns_not_interleaved_batches(tiny_model):
 def test_weights_digest_follows_a_changed_file_and_reuses_an_unchanged_one(tmp_path, monkeypatch):
     import os
 
-    from engine import load
+    from catalog_concepts.engine import load
 
     (tmp_path / "model_index.json").write_text("{}")
     weights = tmp_path / "transformer" / "diffusion_pytorch_model.safetensors"
@@ -146,7 +146,7 @@ def test_weights_digest_follows_a_changed_file_and_reuses_an_unchanged_one(tmp_p
 def test_a_held_turn_admits_its_own_calls_and_keeps_other_threads_out(tiny_model):
     import threading
 
-    from engine.generate import pipeline_turn
+    from catalog_concepts.engine.generate import pipeline_turn
 
     settings = SamplingSettings("ddim", steps=2, guidance_scale=3.0, width=32, height=32, max_sequence_length=32)
     other_done = threading.Event()

@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from engine.generate import ImageRequest, SamplingSettings
-from engine.request_identity import request_sha256
+from catalog_concepts.engine.generate import ImageRequest, SamplingSettings
+from catalog_concepts.engine.request_identity import request_sha256
 
 REQUEST = ImageRequest(asset_id="a" * 32, sku="SKU-1", variant=0, seed=42, prompt="a red wood chair", negative_prompt="text")
 SAMPLING = SamplingSettings(scheduler="dpmsolver++", steps=10, guidance_scale=3.0, width=64, height=64)

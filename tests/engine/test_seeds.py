@@ -1,6 +1,6 @@
 import pytest
 
-from engine.seeds import image_generator, image_seed
+from catalog_concepts.engine.seeds import image_generator, image_seed
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,9 @@
 import torch
 
 from catalog.vocabulary import COLORS
-from engine.device import choose_placement
-from engine.load import load_model
-from engine.text_cache import EmbeddingCache, embedding_kwargs
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.load import load_model
+from catalog_concepts.engine.text_cache import EmbeddingCache, embedding_kwargs
 
 PROMPTS = [f"campaign concept, a {c} wood chair on a soft gradient backdrop" for c in COLORS]
 NEGATIVE = "text, watermark, blurry"

@@ -14,14 +14,15 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from catalog.sample import write_sample_catalog
-from engine.tiny import build_tiny_pipeline
+from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.local_services.s3_server import local_s3_settings
+from catalog_concepts.provenance.verify import RunNotIntactError, verify_run
+from catalog_concepts.storage.bucket import ensure_bucket
+from catalog_concepts.storage.cleanup import cleanup_orphans
+from catalog_concepts.storage.lease import RunInProgressError, acquire_lease, release_lease
+from catalog_concepts.storage.manifest import read_manifests
+from catalog_concepts.storage.settings import boto3_client, split_s3_uri
 from flows.nightly import nightly_campaign
-from provenance.verify import RunNotIntactError, verify_run
-from storage.cleanup import cleanup_orphans
-from storage.lease import RunInProgressError, acquire_lease, release_lease
-from storage.local_s3 import ensure_bucket, local_s3_settings
-from storage.manifest import read_manifests
-from storage.settings import boto3_client, split_s3_uri
 
 pytestmark = pytest.mark.slow
 VARIANTS = 2

@@ -13,14 +13,15 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from catalog.sample import write_sample_catalog
-from engine.tiny import build_tiny_pipeline
+from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.local_services.s3_server import local_s3_settings
+from catalog_concepts.storage.bucket import ensure_bucket
+from catalog_concepts.storage.bucket_audit import audit_bucket
+from catalog_concepts.storage.fault_proxy import FaultProxy, FaultRates
+from catalog_concepts.storage.lease import DEFAULT_TTL, RunInProgressError
+from catalog_concepts.storage.manifest import read_manifests
+from catalog_concepts.storage.settings import boto3_client
 from flows.nightly import nightly_campaign
-from storage.bucket_audit import audit_bucket
-from storage.fault_proxy import FaultProxy, FaultRates
-from storage.lease import DEFAULT_TTL, RunInProgressError
-from storage.local_s3 import ensure_bucket, local_s3_settings
-from storage.manifest import read_manifests
-from storage.settings import boto3_client
 
 pytestmark = pytest.mark.slow
 

@@ -16,13 +16,15 @@ from botocore.exceptions import ClientError
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from catalog.sample import write_sample_catalog
-from engine.tiny import build_tiny_pipeline
-from flows import stack
+from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.local_services import prefect_server
+from catalog_concepts.provenance.verify import verify_run
+from catalog_concepts.storage.bucket_audit import audit_bucket
+from catalog_concepts.storage.manifest import read_manifests
+from catalog_concepts.storage.settings import boto3_client
+from flows import deployments
 from flows.nightly import nightly_campaign
-from provenance.verify import verify_run
-from storage.bucket_audit import audit_bucket
-from storage.manifest import read_manifests
-from storage.settings import boto3_client
+from flows.prefect_client import drain_client_workers
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,15 +35,15 @@ VARIANTS = 2
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("fleet-prefect")
-    port = stack.free_port()
-    started = stack.start_server(port, env={"PREFECT_HOME": str(home)}, log_path=home / "server.log")
+    port = prefect_server.free_port()
+    started = prefect_server.start_server(port, env={"PREFECT_HOME": str(home)}, log_path=home / "server.log")
     try:
         with temporary_settings({PREFECT_API_URL: started.api_url}):
-            stack.deploy_gpu_pool(2, pool=POOL)  # what `ops stack up --workers 2` does
+            deployments.deploy_gpu_pool(2, pool=POOL)  # what `ops stack up --workers 2` does
             yield started
-            stack.drain_client_workers()
+            drain_client_workers()
     finally:
-        stack.stop_server(started)
+        prefect_server.stop_server(started)
 
 
 @pytest.fixture
@@ -50,9 +52,9 @@ def workers(server, s3_env, tmp_path):
     env = {"PREFECT_API_URL": server.api_url, "PREFECT_HOME": str(tmp_path / "worker-home"),
            "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1",
            "CONCEPTS_HOME": str(tmp_path / "concepts-home")}
-    processes = stack.start_workers(2, env, tmp_path, pool=POOL)
+    processes = prefect_server.start_workers(2, env, tmp_path, pool=POOL)
     yield processes
-    stack.stop_process_groups(processes)
+    prefect_server.stop_process_groups(processes)
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,10 @@ from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
 from catalog.sample import BAD_ROW_KINDS, SAMPLE_CATALOG_PATH, SAMPLE_GOOD_ROWS
-from engine.tiny import build_tiny_pipeline
+from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.storage.manifest import read_manifests
+from catalog_concepts.storage.settings import boto3_client
 from flows.nightly import nightly_campaign
-from storage.manifest import read_manifests
-from storage.settings import boto3_client
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ def test_killed_run_resumes_without_regenerating_or_duplicating(harness, s3_env,
     """SIGKILL a real run after some shards are staged; the rerun reuses them and commits once."""
     s3 = s3_env
     command = [
-        sys.executable, "-m", "cli.main", "run", "--catalog", str(SAMPLE_CATALOG_PATH), "--model", model_dir,
+        sys.executable, "-m", "catalog_concepts.cli.main", "run", "--catalog", str(SAMPLE_CATALOG_PATH), "--model", model_dir,
         "--limit", "40", "--skus-per-shard", "2", "--batch-size", "4", "--seed", "7", "--max-bad-fraction", "0.25",
     ]
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-killed"), "CONCEPTS_HOME": str(tmp_path / "home")}

@@ -15,13 +15,13 @@ import yaml
 from prefect.testing.utilities import prefect_test_harness
 
 from catalog.schema import CATALOG_SCHEMA
-from engine.tiny import build_tiny_pipeline
+from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.provenance.xmp import read_xmp
+from catalog_concepts.scoring.thresholds import DEFAULT_THRESHOLDS_PATH
+from catalog_concepts.storage.manifest import read_manifests
+from catalog_concepts.storage.settings import boto3_client
 from flows.nightly import nightly_campaign
 from flows.resources import SHIPPED_MODEL_DIR
-from provenance.xmp import read_xmp
-from scoring.thresholds import DEFAULT_THRESHOLDS_PATH
-from storage.manifest import read_manifests
-from storage.settings import boto3_client
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ def test_the_shipped_registry_names_files_that_exist():
 
 def test_a_platform_may_point_at_its_own_registry(tmp_path, monkeypatch):
     own = tmp_path / "registry.yaml"
-    own.write_text(f"models:\n  shipped: embedded_model/weights/concepts-dit-64\n  big: {tmp_path}/big\n"
+    own.write_text(f"models:\n  shipped: catalog_concepts/embedded_model/weights/concepts-dit-64\n  big: {tmp_path}/big\n"
                    "policies:\n  default: policies/default.yaml\n")
     monkeypatch.setenv(ENV_REGISTRY, str(own))
     assert registry_path() == own

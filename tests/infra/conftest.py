@@ -15,10 +15,11 @@ from types import SimpleNamespace
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from cli.ops_cmds import STACK_BUCKET
-from flows.stack import drain_client_workers, stop_process_group
-from storage.local_s3 import find_running, local_s3_settings, stop_local_s3
-from storage.settings import boto3_client
+from catalog_concepts.cli.ops_cmds import STACK_BUCKET
+from catalog_concepts.local_services.prefect_server import stop_process_group
+from catalog_concepts.local_services.s3_server import find_running, local_s3_settings, stop_local_s3
+from catalog_concepts.storage.settings import boto3_client
+from flows.prefect_client import drain_client_workers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +45,7 @@ def _stack_up(home: Path, tiny_model: Path | str, *args: str) -> Iterator[Simple
         env.pop(name, None)
     started = time.monotonic()
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "cli.ops_cmds", "stack", "up", *args], cwd=REPO_ROOT, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "catalog_concepts.cli.ops_cmds", "stack", "up", *args], cwd=REPO_ROOT, env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         api_url = wait_for_line(log, "export PREFECT_API_URL=", process).split("=", 1)[1].strip()

@@ -20,10 +20,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
 from websockets.sync.client import connect
 
-from engine.tiny import build_tiny_pipeline
+from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.local_services.prefect_server import stop_process_group
+from catalog_concepts.storage.settings import boto3_client
 from flows.params import today
-from flows.stack import stop_process_group
-from storage.settings import boto3_client
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium missing: run `make browser`")]

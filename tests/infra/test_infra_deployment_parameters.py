@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 
+from catalog_concepts.local_services.prefect_server import stop_process_group
 from flows.nightly import refuse_sample_catalog
 from flows.resources import SAMPLE_CATALOG
-from flows.stack import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGURED = {"concepts_catalog_uri": "s3://concepts-prod/catalogs/products.parquet", "concepts_bucket": "concepts-prod",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.stack import deployment_specs
+from flows.deployments import deployment_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOAD = ("import sys; from prefect.flows import load_flow_from_entrypoint; "

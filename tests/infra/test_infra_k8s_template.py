@@ -18,8 +18,8 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect_kubernetes.worker import KubernetesWorker, KubernetesWorkerJobConfiguration
 
+from catalog_concepts.storage.settings import S3Settings
 from flows.s3_blocks import save_s3_blocks
-from storage.settings import S3Settings
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]

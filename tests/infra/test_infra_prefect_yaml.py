@@ -12,10 +12,10 @@ from prefect.utilities.callables import parameter_schema
 from prefect.utilities.hashing import file_hash
 from pydantic import ValidationError
 
+from catalog_concepts.storage.lease import DEFAULT_TTL
 from flows.backfill import MAX_BACKFILL_DAYS, BackfillParams, backfill_dates, nightly_parameters
+from flows.deployments import PREFECT_YAML, deployment_specs, load_entrypoint
 from flows.params import NightlyParams, today
-from flows.stack import PREFECT_YAML, deployment_specs, load_entrypoint
-from storage.lease import DEFAULT_TTL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPECS = deployment_specs()

@@ -20,7 +20,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from catalog.sample import SAMPLE_CATALOG_PATH
-from storage.settings import ENV_VARIABLES, boto3_client
+from catalog_concepts.storage.settings import ENV_VARIABLES, boto3_client
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.deployments import run_deployment
 
 from catalog.sample import SAMPLE_CATALOG_PATH
-from engine.tiny import build_tiny_pipeline
-from storage.manifest import read_manifests
+from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.storage.manifest import read_manifests
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]

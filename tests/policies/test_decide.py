@@ -154,8 +154,8 @@ def test_row_must_be_a_mapping():
 def test_scored_images_flow_into_decisions():
     import numpy as np
 
-    from scoring.technical import SCORE_NAMES, score_technical, technical_failures
-    from scoring.thresholds import load_thresholds
+    from catalog_concepts.scoring.technical import SCORE_NAMES, score_technical, technical_failures
+    from catalog_concepts.scoring.thresholds import load_thresholds
 
     policy, thresholds = load_policy(), load_thresholds()
     assert {f"scores.{name}" for name in SCORE_NAMES} <= set(policy.required_fields)

@@ -11,13 +11,13 @@ import yaml
 from typer.testing import CliRunner
 
 from catalog.schema import CATALOG_SCHEMA, catalog_row_hash
-from cli.policy_cmds import POLICIES_DIR, app
+from catalog_concepts.cli.policy_cmds import POLICIES_DIR, app
+from catalog_concepts.storage.keys import asset_id, manifest_key
+from catalog_concepts.storage.manifest import commit_manifest, rows_to_table
+from catalog_concepts.storage.settings import boto3_client
 from policies.conditions import parse_condition
 from policies.explain import condition_fields, explain, find_manifest_row, format_explanation, policy_row_for, value_text
 from policies.load import load_policy
-from storage.keys import asset_id, manifest_key
-from storage.manifest import commit_manifest, rows_to_table
-from storage.settings import boto3_client
 
 RUNNER = CliRunner()
 FIXTURE_BASE = yaml.safe_load((POLICIES_DIR / "fixtures" / "default.yaml").read_text())["base"]

@@ -2,9 +2,9 @@
 
 import pytest
 
+from catalog_concepts.storage.keys import ASSET_AREAS, asset_key
 from policies.load import ACTIONS
 from policies.routing import AREAS, Route, route
-from storage.keys import ASSET_AREAS, asset_key
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from catalog.schema import catalog_row_hash
-from prompts.requests import plan_images
+from catalog_concepts.prompts.requests import plan_images
 
 ROW = {
     "sku": "TBL-0000001", "title": "Oslo Oak Dining Table", "category": "table", "color": "teal", "material": "wood",

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from catalog.vocabulary import ASSET_TYPES, CATEGORIES, COLORS, MATERIALS
-from prompts.templates import NEGATIVE_PROMPT, TEMPLATE_VERSION, build_prompt
+from catalog_concepts.prompts.templates import NEGATIVE_PROMPT, TEMPLATE_VERSION, build_prompt
 
 ROW = {"category": "mug", "color": "red", "material": "ceramic", "asset_type": "lifestyle_scene"}
 

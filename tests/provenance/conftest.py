@@ -1,9 +1,9 @@
 """Provenance fixtures: a tiny model, real generated images, and a run published like the worker does it.
 
 `publish_run(s3, ...)` generates images with the tiny random-weights pipeline, labels them
-with `provenance.label.label_image` (XMP first, C2PA last), PUTs them with the exactly-once
+with `catalog_concepts.provenance.label.label_image` (XMP first, C2PA last), PUTs them with the exactly-once
 `put_many`, builds manifest rows only from the PUT results and commits the manifest: the
-same steps, in the same order, as `worker/shard.py` with the labelling call integrated.
+same steps, in the same order, as `catalog_concepts/shards/shard.py` with the labelling call integrated.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import numpy as np
 import pytest
 from pyarrow import fs
 
-from engine.device import choose_placement
-from engine.generate import ImageRequest, SamplingSettings, generate
-from engine.load import load_model, read_defaults
-from engine.seeds import image_seed
-from engine.tiny import build_tiny_pipeline
-from provenance.label import label_image, load_or_create_signer
-from provenance.xmp import DIGITAL_SOURCE_TYPE
-from storage import keys
-from storage.manifest import commit_manifest, rows_to_table
-from storage.publish import put_many
-from storage.settings import S3Settings, arrow_filesystem, boto3_client
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
+from catalog_concepts.engine.load import load_model, read_defaults
+from catalog_concepts.engine.seeds import image_seed
+from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.provenance.label import label_image, load_or_create_signer
+from catalog_concepts.provenance.xmp import DIGITAL_SOURCE_TYPE
+from catalog_concepts.storage import keys
+from catalog_concepts.storage.manifest import commit_manifest, rows_to_table
+from catalog_concepts.storage.publish import put_many
+from catalog_concepts.storage.settings import S3Settings, arrow_filesystem, boto3_client
 
 RUN_DATE = "2026-11-26"
 CATEGORIES = ("bag", "chair", "lamp")

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from cli.provenance_cmds import app
-from provenance.query import EXAMPLES
-from storage.settings import boto3_client, split_s3_uri
+from catalog_concepts.cli.provenance_cmds import app
+from catalog_concepts.provenance.query import EXAMPLES
+from catalog_concepts.storage.settings import boto3_client, split_s3_uri
 
 runner = CliRunner()
 
@@ -83,10 +83,10 @@ def test_migrate_manifests_rewrites_v1_files_so_hive_readers_read_the_bucket(s3_
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
-    from storage.keys import manifest_key
-    from storage.manifest import rows_to_table
-    from storage.publish import put_if_absent
-    from storage.settings import arrow_filesystem
+    from catalog_concepts.storage.keys import manifest_key
+    from catalog_concepts.storage.manifest import rows_to_table
+    from catalog_concepts.storage.publish import put_if_absent
+    from catalog_concepts.storage.settings import arrow_filesystem
 
     # What a v1 writer stored, on the bucket's first night (hive discovery takes the first file's schema).
     old = rows_to_table(nights_bucket["2026-11-25-n"]).replace_schema_metadata({b"manifest_schema": b"1"})

@@ -23,12 +23,12 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 
-from provenance.verify import verify_run
-from storage import keys
-from storage.cleanup import cleanup_orphans, find_orphans
-from storage.manifest import AlreadyCommittedError, commit_manifest, read_manifests, rows_to_table
-from storage.publish import put_if_absent
-from storage.settings import S3Settings, boto3_client
+from catalog_concepts.provenance.verify import verify_run
+from catalog_concepts.storage import keys
+from catalog_concepts.storage.cleanup import cleanup_orphans, find_orphans
+from catalog_concepts.storage.manifest import AlreadyCommittedError, commit_manifest, read_manifests, rows_to_table
+from catalog_concepts.storage.publish import put_if_absent
+from catalog_concepts.storage.settings import S3Settings, boto3_client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -175,10 +175,10 @@ def test_identical_racing_commits_all_succeed_and_one_creates(s3, publish_run):
 CRASHING_PUBLISHER = r"""
 import os, signal, sys
 import numpy as np
-from provenance.label import label_image
-from storage import keys, staging
-from storage.publish import put_many
-from storage.settings import S3Settings, boto3_client
+from catalog_concepts.provenance.label import label_image
+from catalog_concepts.storage import keys, staging
+from catalog_concepts.storage.publish import put_many
+from catalog_concepts.storage.settings import S3Settings, boto3_client
 
 s3 = S3Settings(endpoint_url=sys.argv[1], bucket=sys.argv[2], access_key=sys.argv[3], secret_key=sys.argv[4])
 run_id = sys.argv[5]

@@ -1,6 +1,6 @@
 """The nightly flow publishes signed images that verify and reproduce (active once the worker signs).
 
-Skipped until worker.shard.RunSpec carries the signing fields (see the provenance integration
+Skipped until catalog_concepts.shards.shard.RunSpec carries the signing fields (see the provenance integration
 patch); then it runs the whole flow under Prefect's harness against the real local S3.
 """
 
@@ -10,13 +10,13 @@ import dataclasses
 
 import pytest
 
-from worker.shard import RunSpec
+from catalog_concepts.shards.shard import RunSpec
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         "signing_dir" not in {f.name for f in dataclasses.fields(RunSpec)},
-        reason="worker.shard does not sign yet (RunSpec.signing_dir missing): apply the provenance integration",
+        reason="catalog_concepts.shards.shard does not sign yet (RunSpec.signing_dir missing): apply the provenance integration",
     ),
 ]
 
@@ -25,11 +25,11 @@ def test_flow_publishes_signed_images_that_verify_and_reproduce(s3, monkeypatch,
     from prefect.testing.utilities import prefect_test_harness
 
     from catalog.sample import SAMPLE_CATALOG_PATH, SAMPLE_GOOD_ROWS
+    from catalog_concepts.provenance.local_ca import ROOT_FILE
+    from catalog_concepts.provenance.reproduce import DIFFERENT, TOLERANCE, reproduce
+    from catalog_concepts.provenance.verify import verify_run
+    from catalog_concepts.storage.manifest import read_manifests
     from flows.nightly import nightly_campaign
-    from provenance.local_ca import ROOT_FILE
-    from provenance.reproduce import DIFFERENT, TOLERANCE, reproduce
-    from provenance.verify import verify_run
-    from storage.manifest import read_manifests
 
     for name, value in {"CONCEPTS_S3_ENDPOINT": s3.endpoint_url, "CONCEPTS_S3_BUCKET": s3.bucket,
                         "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,

@@ -12,11 +12,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from provenance.c2pa_sign import REQUIRED_PARAMETERS, load_or_create_signer, manifest_definition, sign_png
-from provenance.label import label_image
-from provenance.local_ca import CHAIN_FILE, KEY_FILE, load_or_create_chain
-from provenance.verify import check_image
-from provenance.xmp import DIGITAL_SOURCE_TYPE, labelled_png, read_xmp, xmp_packet
+from catalog_concepts.provenance.c2pa_sign import REQUIRED_PARAMETERS, load_or_create_signer, manifest_definition, sign_png
+from catalog_concepts.provenance.label import label_image
+from catalog_concepts.provenance.local_ca import CHAIN_FILE, KEY_FILE, load_or_create_chain
+from catalog_concepts.provenance.verify import check_image
+from catalog_concepts.provenance.xmp import DIGITAL_SOURCE_TYPE, labelled_png, read_xmp, xmp_packet
 
 PARAMETERS = {"model_id": "tiny", "weights_sha256": "a" * 64, "seed": 42, "steps": 20, "guidance_scale": 3.0, "scheduler": "ddim"}
 PIXELS = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)  # (H, W, 3)

@@ -2,15 +2,15 @@
 
 from pathlib import Path
 
-from provenance.manifest_doc import render_manifest_doc
-from provenance.query import EXAMPLES
-from storage.manifest import MANIFEST_SCHEMA
+from catalog_concepts.provenance.manifest_doc import render_manifest_doc
+from catalog_concepts.provenance.query import EXAMPLES
+from catalog_concepts.storage.manifest import MANIFEST_SCHEMA
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "manifest.md"
 
 
 def test_docs_manifest_md_is_up_to_date():
-    assert DOC.read_text() == render_manifest_doc(), "regenerate: python -m provenance.manifest_doc > docs/manifest.md"
+    assert DOC.read_text() == render_manifest_doc(), "regenerate: python -m catalog_concepts.provenance.manifest_doc > docs/manifest.md"
 
 
 def test_every_field_and_example_is_documented():

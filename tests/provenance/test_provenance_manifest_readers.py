@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from storage.manifest import MANIFEST_PARTITIONING_SCHEMA, manifest_dataset
-from storage.settings import arrow_filesystem
+from catalog_concepts.storage.manifest import MANIFEST_PARTITIONING_SCHEMA, manifest_dataset
+from catalog_concepts.storage.settings import arrow_filesystem
 
 NIGHTS = ["2026-11-24", "2026-11-25", "2026-11-26"]  # the nights of the nights_bucket fixture
 

@@ -8,13 +8,13 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 
-from provenance.query import EXAMPLES, QueryError, query, query_at
-from review.ingest import ingest_decisions
-from review.log import read_review_log
-from review.queue import awaiting_review, decided_index, manifest_index
-from storage.keys import quarantine_key
-from storage.manifest import read_manifests, write_quarantine
-from storage.settings import boto3_client
+from catalog_concepts.provenance.query import EXAMPLES, QueryError, query, query_at
+from catalog_concepts.review.ingest import ingest_decisions
+from catalog_concepts.review.log import read_review_log
+from catalog_concepts.review.queue import awaiting_review, decided_index, manifest_index
+from catalog_concepts.storage.keys import quarantine_key
+from catalog_concepts.storage.manifest import read_manifests, write_quarantine
+from catalog_concepts.storage.settings import boto3_client
 
 NOW = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC)
 

@@ -64,8 +64,8 @@ def _analyst_commands() -> list[list[str]]:
 def test_the_analysts_commands_do_what_the_readme_says(bucket):
     from typer.testing import CliRunner
 
-    from cli.main import app
-    from provenance.query import EXAMPLES
+    from catalog_concepts.cli.main import app
+    from catalog_concepts.provenance.query import EXAMPLES
 
     listed, by_status = _analyst_commands()
     runner = CliRunner()

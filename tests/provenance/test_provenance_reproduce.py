@@ -12,12 +12,12 @@ import math
 import numpy as np
 import pytest
 
-from engine.device import choose_placement
-from engine.generate import generate
-from engine.load import clear_cache, load_model
-from engine.schedulers import SCHEDULERS
-from engine.tiny import build_tiny_pipeline
-from provenance.reproduce import (
+from catalog_concepts.engine.device import choose_placement
+from catalog_concepts.engine.generate import generate
+from catalog_concepts.engine.load import clear_cache, load_model
+from catalog_concepts.engine.schedulers import SCHEDULERS
+from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.provenance.reproduce import (
     DIFFERENT,
     IDENTICAL,
     SCHEDULER_NAMES,
@@ -149,8 +149,8 @@ def test_another_batch_size_or_thread_count_is_never_different(s3, publish_run, 
 def test_cli_prints_one_verdict_line_and_exits_1_only_when_different(s3_env, publish_run, tiny_model_dir):
     from typer.testing import CliRunner
 
-    from cli.provenance_cmds import app
-    from storage.settings import boto3_client, split_s3_uri
+    from catalog_concepts.cli.provenance_cmds import app
+    from catalog_concepts.storage.settings import boto3_client, split_s3_uri
 
     run = publish_run(s3_env)
     runner = CliRunner()

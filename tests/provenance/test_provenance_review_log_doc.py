@@ -5,15 +5,15 @@ from pathlib import Path
 
 from pyarrow import fs
 
-from provenance.query import ASSET_STATUS_COLUMNS, ASSET_STATUS_SQL, ASSET_STATUSES, query_at
-from provenance.review_log_doc import render_review_log_doc
-from review.log import REVIEW_LOG_DOCS, REVIEW_LOG_SCHEMA
+from catalog_concepts.provenance.query import ASSET_STATUS_COLUMNS, ASSET_STATUS_SQL, ASSET_STATUSES, query_at
+from catalog_concepts.provenance.review_log_doc import render_review_log_doc
+from catalog_concepts.review.log import REVIEW_LOG_DOCS, REVIEW_LOG_SCHEMA
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "review_log.md"
 
 
 def test_docs_review_log_md_is_up_to_date():
-    assert DOC.read_text() == render_review_log_doc(), "regenerate: python -m provenance.review_log_doc > docs/review_log.md"
+    assert DOC.read_text() == render_review_log_doc(), "regenerate: python -m catalog_concepts.provenance.review_log_doc > docs/review_log.md"
 
 
 def test_every_field_status_and_view_column_is_documented(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from provenance.verify import resolve_manifest_key, verify_run
-from storage.settings import boto3_client, split_s3_uri
+from catalog_concepts.provenance.verify import resolve_manifest_key, verify_run
+from catalog_concepts.storage.settings import boto3_client, split_s3_uri
 
 
 def test_published_run_verifies_after_the_s3_round_trip(s3, publish_run):
@@ -68,7 +68,7 @@ def test_unsigned_run_fails_unless_c2pa_is_not_required(s3, publish_run):
 
 
 def test_a_signer_outside_the_trust_anchor_is_not_trusted(s3, publish_run, tmp_path):
-    from provenance.local_ca import generate_chain
+    from catalog_concepts.provenance.local_ca import generate_chain
 
     run = publish_run(s3)
     _, _, foreign_root = generate_chain()

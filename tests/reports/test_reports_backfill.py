@@ -1,6 +1,6 @@
 """A backfill's own report: one row per date from its per-date summaries (committed, already committed, failed)."""
 
-from reports.backfill import NOT_KNOWN, backfill_markdown, backfill_rows
+from catalog_concepts.reports.backfill import NOT_KNOWN, backfill_markdown, backfill_rows
 
 LINK = "http://127.0.0.1:8333/b/reports/run_date%3D2026-10-01/r1.html?Signature=s&Expires=1"
 SUMMARIES = [

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from reports.contact_sheet import contact_sheet_html, rule_group, section_of, thumbnail_order
-from reports.rerender import latest_verdicts
+from catalog_concepts.reports.contact_sheet import contact_sheet_html, rule_group, section_of, thumbnail_order
+from catalog_concepts.reports.rerender import latest_verdicts
 
 
 def _png(width: int, height: int) -> bytes:

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from provenance.xmp import labelled_png, xmp_packet
-from reports.publish import DEFAULT_LINK_SECONDS, publish_contact_sheet
-from storage import keys
-from storage.publish import put_many
-from storage.settings import boto3_client
+from catalog_concepts.provenance.xmp import labelled_png, xmp_packet
+from catalog_concepts.reports.publish import DEFAULT_LINK_SECONDS, publish_contact_sheet
+from catalog_concepts.storage import keys
+from catalog_concepts.storage.publish import put_many
+from catalog_concepts.storage.settings import boto3_client
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium missing: run `make browser`")

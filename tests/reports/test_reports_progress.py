@@ -5,7 +5,7 @@ import io
 import logging
 import threading
 
-from reports.progress import MIN_PUBLISH_INTERVAL_S, RunProgress, TerminalBar
+from catalog_concepts.reports.progress import MIN_PUBLISH_INTERVAL_S, RunProgress, TerminalBar
 
 
 class FakeClock:
@@ -77,7 +77,7 @@ def test_a_failing_publisher_never_fails_the_batch(caplog):
         raise ConnectionError("API down")
 
     progress = RunProgress(3, broken, clock=FakeClock())
-    with caplog.at_level(logging.WARNING, logger="reports.progress"):
+    with caplog.at_level(logging.WARNING, logger="catalog_concepts.reports.progress"):
         progress.batch_made(0, 1)
     assert progress.done == 1 and "could not publish run progress" in caplog.text
 

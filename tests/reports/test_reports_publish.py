@@ -2,10 +2,10 @@
 
 import base64
 
-from reports.publish import publish_contact_sheet
-from storage import keys
-from storage.publish import put_many
-from storage.settings import boto3_client
+from catalog_concepts.reports.publish import publish_contact_sheet
+from catalog_concepts.storage import keys
+from catalog_concepts.storage.publish import put_many
+from catalog_concepts.storage.settings import boto3_client
 
 RUN_ID = "2026-11-20-athand"
 

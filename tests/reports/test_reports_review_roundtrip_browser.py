@@ -24,14 +24,14 @@ from prefect.testing.utilities import prefect_test_harness
 from websockets.sync.client import connect
 
 from catalog.sample import SAMPLE_CATALOG_PATH
+from catalog_concepts.local_services.prefect_server import stop_process_group
+from catalog_concepts.review.log import read_review_log
+from catalog_concepts.review.queue import review_status
+from catalog_concepts.storage.manifest import read_manifests
+from catalog_concepts.storage.settings import boto3_client
 from flows.nightly import nightly_campaign
 from flows.resources import SHIPPED_MODEL_DIR
 from flows.review import review
-from flows.stack import stop_process_group
-from review.log import read_review_log
-from review.queue import review_status
-from storage.manifest import read_manifests
-from storage.settings import boto3_client
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium missing: run `make browser`")]
@@ -215,8 +215,8 @@ def test_the_page_builds_the_csv_the_reviewer_means(browser, tmp_path):
     import numpy as np
     from PIL import Image
 
-    from reports.contact_sheet import contact_sheet_html
-    from review.decisions import parse_decisions
+    from catalog_concepts.reports.contact_sheet import contact_sheet_html
+    from catalog_concepts.review.decisions import parse_decisions
 
     rows = _sheet_rows()
     png = io.BytesIO()

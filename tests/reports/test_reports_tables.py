@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from reports.contact_sheet import contact_sheet_html, thumbnail_order
-from reports.publish import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS, presigned_link
-from reports.tables import decision_counts, rule_counts, score_summary
+from catalog_concepts.reports.contact_sheet import contact_sheet_html, thumbnail_order
+from catalog_concepts.reports.publish import DEFAULT_LINK_SECONDS, MAX_LINK_SECONDS, presigned_link
+from catalog_concepts.reports.tables import decision_counts, rule_counts, score_summary
 
 
 def _row(sku, variant, decision, scores=None, rules=()):

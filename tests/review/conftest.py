@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from provenance.xmp import labelled_png, xmp_packet
-from storage import keys
-from storage.manifest import commit_manifest, rows_to_table
-from storage.publish import put_many
-from storage.settings import S3Settings, boto3_client
+from catalog_concepts.provenance.xmp import labelled_png, xmp_packet
+from catalog_concepts.storage import keys
+from catalog_concepts.storage.manifest import commit_manifest, rows_to_table
+from catalog_concepts.storage.publish import put_many
+from catalog_concepts.storage.settings import S3Settings, boto3_client
 
 RUN_DATE = dt.date(2026, 11, 20)
 KEY_BY_DECISION = {"publish_labeled_preview": keys.image_key, "human_review": keys.review_key, "reject": keys.rejected_key}

@@ -7,11 +7,11 @@ import urllib.request
 import pytest
 from typer.testing import CliRunner
 
-from cli.ops_cmds import app
-from reports.publish import report_key
-from review.bulk import bulk_source, group_decisions, select_waiting
-from review.log import read_review_log
-from storage.settings import boto3_client
+from catalog_concepts.cli.ops_cmds import app
+from catalog_concepts.reports.publish import report_key
+from catalog_concepts.review.bulk import bulk_source, group_decisions, select_waiting
+from catalog_concepts.review.log import read_review_log
+from catalog_concepts.storage.settings import boto3_client
 
 WAITING = [
     {"asset_id": "a1", "run_id": "r1", "rule_ids": ["DMG-001"], "category": "mug"},

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from cli.ops_cmds import app
-from review.ingest import ingest_decisions
+from catalog_concepts.cli.ops_cmds import app
+from catalog_concepts.review.ingest import ingest_decisions
 
 
 def _lines(output: str) -> list[dict]:

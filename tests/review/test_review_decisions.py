@@ -2,7 +2,7 @@
 
 import pytest
 
-from review.decisions import check_decisions, decisions_format, parse_decisions
+from catalog_concepts.review.decisions import check_decisions, decisions_format, parse_decisions
 
 MANIFEST = {
     "a1": {"decision": "human_review", "review_status": "pending"},

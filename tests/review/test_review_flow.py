@@ -12,9 +12,9 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, Fl
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
+from catalog_concepts.review.log import read_review_log
+from catalog_concepts.storage.settings import boto3_client
 from flows.review import review
-from review.log import read_review_log
-from storage.settings import boto3_client
 
 pytestmark = pytest.mark.slow
 

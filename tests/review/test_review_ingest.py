@@ -7,13 +7,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from review.ingest import batch_verdict, ingest_decisions
-from review.log import read_review_log
-from review.promote import promote, published_key_for
-from review.queue import awaiting_review, decided_index, manifest_index, review_status
-from storage.manifest import read_manifests
-from storage.publish import ObjectConflictError, put_if_absent
-from storage.settings import boto3_client
+from catalog_concepts.review.ingest import batch_verdict, ingest_decisions
+from catalog_concepts.review.log import read_review_log
+from catalog_concepts.review.promote import promote, published_key_for
+from catalog_concepts.review.queue import awaiting_review, decided_index, manifest_index, review_status
+from catalog_concepts.storage.manifest import read_manifests
+from catalog_concepts.storage.publish import ObjectConflictError, put_if_absent
+from catalog_concepts.storage.settings import boto3_client
 
 NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
 
@@ -48,7 +48,7 @@ def test_good_file_promotes_approvals_logs_all_and_a_second_ingest_changes_nothi
         {"asset_id": b["asset_id"], "decision": "reject", "reviewer": "ana", "note": "wrong colour"},
         {"asset_id": c["asset_id"], "decision": "approve", "reviewer": "bo", "note": ""},
     ])
-    from review.decisions import parse_decisions
+    from catalog_concepts.review.decisions import parse_decisions
 
     result = ingest_decisions(s3, parse_decisions(data, "csv"), "s3://x/decisions.csv", now=NOW)
     assert len(result.accepted) == 3 and not result.rejected
@@ -111,7 +111,7 @@ def test_bad_rows_are_refused_row_by_row_and_good_rows_still_land(s3, committed_
     # As Parquet this time, the other accepted format.
     sink = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows), sink)
-    from review.decisions import parse_decisions
+    from catalog_concepts.review.decisions import parse_decisions
 
     result = ingest_decisions(s3, parse_decisions(sink.getvalue(), "parquet"), "decisions.parquet", now=NOW)
     assert [(d.source_row, d.asset_id) for d in result.accepted] == [(1, waiting[0]["asset_id"]), (7, waiting[2]["asset_id"])]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cli.main import app
-from review.log import read_review_log
-from storage import keys
-from storage.manifest import commit_manifest, read_manifests, rows_to_table
-from storage.settings import boto3_client
+from catalog_concepts.cli.main import app
+from catalog_concepts.review.log import read_review_log
+from catalog_concepts.storage import keys
+from catalog_concepts.storage.manifest import commit_manifest, read_manifests, rows_to_table
+from catalog_concepts.storage.settings import boto3_client
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 RUN_ID = "2026-11-20-readme"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scoring.duplicates import SCORER_VERSION, duplicate_groups, hamming, phash
+from catalog_concepts.scoring.duplicates import SCORER_VERSION, duplicate_groups, hamming, phash
 
 
 def _noised(img: np.ndarray, sigma: float, seed: int = 1) -> np.ndarray:

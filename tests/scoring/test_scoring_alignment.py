@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from embedded_model.dataset import Attributes, render_images
-from scoring.alignment import CLASSIFIER_SCORE_NAMES, clip_scores, make_classifier_scorer, make_clip_scorer, resize_to
-from scoring.base import SHIPPED_CLASSIFIER_PATH
+from catalog_concepts.embedded_model.dataset import Attributes, render_images
+from catalog_concepts.scoring.alignment import CLASSIFIER_SCORE_NAMES, clip_scores, make_classifier_scorer, make_clip_scorer, resize_to
+from catalog_concepts.scoring.base import SHIPPED_CLASSIFIER_PATH
 
 needs_classifier = pytest.mark.skipif(not SHIPPED_CLASSIFIER_PATH.is_file(), reason="shipped classifier weights absent")
 

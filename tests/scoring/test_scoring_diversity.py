@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from scoring.diversity import NO_NEIGHBOUR, distance_matrix, nearest_by_group, run_nearest, score_diversity
-from scoring.duplicates import hamming, phash
+from catalog_concepts.scoring.diversity import NO_NEIGHBOUR, distance_matrix, nearest_by_group, run_nearest, score_diversity
+from catalog_concepts.scoring.duplicates import hamming, phash
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from embedded_model.dataset import render_images, sample_attributes
-from scoring.memorisation import (
+from catalog_concepts.embedded_model.dataset import render_images, sample_attributes
+from catalog_concepts.scoring.memorisation import (
     build_train_index,
     ensure_train_index,
     features_of,

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from scoring.risk import SCORE_NAMES, load_risk_terms, make_risk_scorer, risk_matches
+from catalog_concepts.scoring.risk import SCORE_NAMES, load_risk_terms, make_risk_scorer, risk_matches
 
 TERMS = load_risk_terms()
 PROMPT = "campaign concept, a orange wood table on a soft gradient backdrop"

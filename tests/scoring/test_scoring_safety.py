@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from scoring.base import ScorerModels
-from scoring.safety import SCORE_NAMES, concept_margins, make_safety_scorer, processor_dir
-from scoring.suite import default_scorers, run_scorers
+from catalog_concepts.scoring.base import ScorerModels
+from catalog_concepts.scoring.safety import SCORE_NAMES, concept_margins, make_safety_scorer, processor_dir
+from catalog_concepts.scoring.suite import default_scorers, run_scorers
 
 
 def _images(n: int = 3) -> np.ndarray:
@@ -48,7 +48,7 @@ def test_thresholds_decide_the_flag(tiny_safety_checker_dir, tmp_path, concept, 
 
 def test_margin_matches_the_checkers_own_onnx_rule(tiny_safety_checker_dir, tmp_path):
     """Our vectorised margin flags exactly what StableDiffusionSafetyChecker.forward_onnx flags."""
-    from scoring.safety import _load_checker
+    from catalog_concepts.scoring.safety import _load_checker
 
     folder = _with_thresholds(tiny_safety_checker_dir, tmp_path / "c", 0.0, 0.0)  # roughly half the concepts fire
     checker, processor = _load_checker(str(folder))

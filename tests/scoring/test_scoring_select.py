@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from scoring.select import Term, load_selection_config, select_variants, term_value
+from catalog_concepts.scoring.select import Term, load_selection_config, select_variants, term_value
 
 CONFIG = load_selection_config()
 
@@ -111,7 +111,7 @@ def test_scores_as_parquet_map_pairs():
 def test_bad_configs_raise(tmp_path, edit, message):
     import yaml
 
-    from scoring.select import DEFAULT_SELECTION_PATH
+    from catalog_concepts.scoring.select import DEFAULT_SELECTION_PATH
 
     data = yaml.safe_load(DEFAULT_SELECTION_PATH.read_text())
     data.update(edit)

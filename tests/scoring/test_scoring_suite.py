@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from embedded_model.dataset import Attributes, render_images
+from catalog_concepts.embedded_model.dataset import Attributes, render_images
+from catalog_concepts.scoring import alignment, diversity, memorisation, risk, safety, technical
+from catalog_concepts.scoring.base import SHIPPED_CLASSIFIER_PATH, Scorer, ScorerModels
+from catalog_concepts.scoring.suite import default_scorers, run_scorers
 from policies.fields import FIELD_KINDS
-from scoring import alignment, diversity, memorisation, risk, safety, technical
-from scoring.base import SHIPPED_CLASSIFIER_PATH, Scorer, ScorerModels
-from scoring.suite import default_scorers, run_scorers
 
 ALL_SCORE_NAMES = (
     technical.SCORE_NAMES + risk.SCORE_NAMES + diversity.SCORE_NAMES + alignment.CLASSIFIER_SCORE_NAMES

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from scoring.technical import SCORE_NAMES, SCORER_VERSION, score_technical, technical_failures
-from scoring.thresholds import load_thresholds
+from catalog_concepts.scoring.technical import SCORE_NAMES, SCORER_VERSION, score_technical, technical_failures
+from catalog_concepts.scoring.thresholds import load_thresholds
 
 THRESHOLDS = load_thresholds()
 GOOD_SCORES = {
@@ -164,7 +164,7 @@ def test_renders_the_model_imitates_pass_every_check():
     import itertools
 
     from catalog.vocabulary import BACKGROUNDS, CATEGORIES, COLORS, MATERIALS_BY_CATEGORY
-    from embedded_model.render import render_product
+    from catalog_concepts.embedded_model.render import render_product
 
     rng = np.random.default_rng(0)
     pairs = list(itertools.product(CATEGORIES, BACKGROUNDS))  # 32 renders, colours rotating

@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from scoring.technical import LIMIT_KEYS
-from scoring.thresholds import DEFAULT_THRESHOLDS_PATH, load_thresholds
+from catalog_concepts.scoring.technical import LIMIT_KEYS
+from catalog_concepts.scoring.thresholds import DEFAULT_THRESHOLDS_PATH, load_thresholds
 
 
 def test_packaged_thresholds_load():

@@ -6,8 +6,8 @@ import io
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage.bucket_audit import audit_bucket
-from storage.settings import boto3_client
+from catalog_concepts.storage.bucket_audit import audit_bucket
+from catalog_concepts.storage.settings import boto3_client
 
 
 def _put_image(client, bucket: str, key: str, body: bytes, asset_id: str) -> str:

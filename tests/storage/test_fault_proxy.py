@@ -10,9 +10,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
-from storage.fault_proxy import FaultProxy, FaultRates
-from storage.publish import put_if_absent
-from storage.settings import S3Settings, arrow_filesystem, boto3_client
+from catalog_concepts.storage.fault_proxy import FaultProxy, FaultRates
+from catalog_concepts.storage.publish import put_if_absent
+from catalog_concepts.storage.settings import S3Settings, arrow_filesystem, boto3_client
 
 # What botocore raises when the connection dies before an answer (reset or lost response).
 CONNECTION_ERRORS = (ConnectionClosedError, EndpointConnectionError)

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from storage.keys import (
+from catalog_concepts.storage.keys import (
     asset_id,
     check_run_date,
     image_key,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from storage.lease import (
+from catalog_concepts.storage.lease import (
     LeaseKeeper,
     LeaseLostError,
     RunInProgressError,
@@ -19,7 +19,7 @@ from storage.lease import (
     release_lease,
     renew_lease,
 )
-from storage.settings import boto3_client
+from catalog_concepts.storage.settings import boto3_client
 
 RUN = "2026-12-01-lease"
 

@@ -13,8 +13,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from storage.keys import asset_id, manifest_key, quarantine_key
-from storage.manifest import (
+from catalog_concepts.storage.keys import asset_id, manifest_key, quarantine_key
+from catalog_concepts.storage.manifest import (
     FIELD_DOCS,
     MANIFEST_SCHEMA,
     AlreadyCommittedError,
@@ -26,8 +26,8 @@ from storage.manifest import (
     rows_to_table,
     write_quarantine,
 )
-from storage.publish import put_if_absent
-from storage.settings import S3Settings, arrow_filesystem, boto3_client
+from catalog_concepts.storage.publish import put_if_absent
+from catalog_concepts.storage.settings import S3Settings, arrow_filesystem, boto3_client
 
 RUN_DATE = dt.date(2026, 11, 26)
 
@@ -92,7 +92,7 @@ def test_schema_is_pinned_and_fully_documented() -> None:
     assert MANIFEST_SCHEMA.names == list(FIELD_DOCS)
     assert all(FIELD_DOCS[name].strip() for name in MANIFEST_SCHEMA.names)
     assert MANIFEST_SCHEMA.metadata == {b"manifest_schema": b"2"}
-    # v1 plus the nullable columns added since (storage.manifest.ADDED_COLUMNS).
+    # v1 plus the nullable columns added since (catalog_concepts.storage.manifest.ADDED_COLUMNS).
     assert {f.name for f in MANIFEST_SCHEMA if f.nullable} == {
         "flow_run_id", "s3_uri", "sha256", "bytes", "phash", "c2pa_manifest_label", "category",
         "kept", "selection_rank", "selection_composite", "drop_reason", "policy_inputs",

@@ -9,14 +9,14 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
-from storage.publish import (
+from catalog_concepts.storage.publish import (
     ObjectConflictError,
     PutResult,
     put_if_absent,
     put_many,
     stored_sha256,
 )
-from storage.settings import S3Settings, boto3_client
+from catalog_concepts.storage.settings import S3Settings, boto3_client
 
 
 def _get(client, bucket: str, key: str) -> bytes:
@@ -74,7 +74,7 @@ def test_different_body_under_existing_key_is_a_conflict(s3: S3Settings) -> None
 
 def test_same_identity_other_bytes_is_accepted_as_the_stored_object(s3: S3Settings) -> None:
     """A re-signed image (new signature, same pixels) is the stored image, reported with the stored digest."""
-    from storage.publish import IDENTITY_METADATA_KEY
+    from catalog_concepts.storage.publish import IDENTITY_METADATA_KEY
 
     client = boto3_client(s3)
     first = put_if_absent(client, s3.bucket, "img", b"signed-once", "image/png", {IDENTITY_METADATA_KEY: "pixels-1"})

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from storage.settings import (
+from catalog_concepts.storage.settings import (
     S3Settings,
     arrow_filesystem,
     boto3_client,

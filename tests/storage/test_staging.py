@@ -2,9 +2,9 @@
 
 import hashlib
 
-from storage import staging
-from storage.publish import put_if_absent
-from storage.settings import boto3_client
+from catalog_concepts.storage import staging
+from catalog_concepts.storage.publish import put_if_absent
+from catalog_concepts.storage.settings import boto3_client
 
 
 def _row(bucket: str, key: str, body: bytes) -> dict:

@@ -11,7 +11,7 @@ from prefect.testing.utilities import prefect_test_harness
 from catalog.reader import CatalogFormatError
 from catalog.sample import make_sample_catalog
 from catalog.schema import CatalogSchemaError
-from storage.settings import S3Settings
+from catalog_concepts.storage.settings import S3Settings
 from tasks.catalog_tasks import is_transient_io_error, read_catalog_task, retry_only_io_errors
 
 

@@ -7,13 +7,13 @@ import pytest
 
 from catalog.sample import make_sample_catalog
 from catalog.schema import catalog_row_hash
-from engine.generate import SamplingSettings
-from engine.load import read_defaults, weights_sha256
-from engine.tiny import build_tiny_pipeline
-from prompts.requests import plan_images
-from reports.progress import RunProgress
+from catalog_concepts.engine.generate import SamplingSettings
+from catalog_concepts.engine.load import read_defaults, weights_sha256
+from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.prompts.requests import plan_images
+from catalog_concepts.reports.progress import RunProgress
+from catalog_concepts.shards.shard import RunSpec
 from tasks.shard_tasks import render_shard_task
-from worker.shard import RunSpec
 
 IMAGES = 3
 
