@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = ROOT / "embedded_model" / "weights" / "concepts-dit-64"
+SHIPPED_MODEL = ROOT / "catalog_concepts" / "embedded_model" / "weights" / "concepts-dit-64"
 POOL = "bench-fanout-pool"
 VARIANTS = 2
 SIM_DEPLOYMENT = "sim"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "embedded_model" / "weights" / "concepts-dit-64"
+SHIPPED = ROOT / "catalog_concepts" / "embedded_model" / "weights" / "concepts-dit-64"
 
 # name -> (threads or None for the default, batch size, order, extra env)
 #   order "shuffled": the same images in other batch positions and with other batch mates.

@@ -39,7 +39,7 @@ print(json.dumps({{"threads": threads, "images_per_s": images / s}}))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(ROOT / "embedded_model" / "weights" / "concepts-dit-64"))
+    parser.add_argument("--model", default=str(ROOT / "catalog_concepts" / "embedded_model" / "weights" / "concepts-dit-64"))
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """The import graph of the whole tree: no cycles (function-local imports included), one direction
-(cli -> flows -> tasks -> plain packages), prefect only in flows/ and tasks/, and every module
-importable on its own in a fresh interpreter."""
+(catalog_concepts.cli -> flows -> tasks -> plain packages), prefect only in flows/ and tasks/, and every
+module importable on its own in a fresh interpreter."""
 
 import ast
 import subprocess
@@ -11,7 +11,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = sorted(p.parent.name for p in REPO_ROOT.glob("*/__init__.py") if p.parent.name not in ("tests", "bench"))
-LAYERS = {"cli": 3, "flows": 2, "tasks": 1}  # every other package is plain domain code: layer 0
+PROJECT = "catalog_concepts"  # its subpackages (catalog_concepts.storage, ...) are packages of their own here
+LAYERS = {"catalog_concepts.cli": 3, "flows": 2, "tasks": 1}  # every other package is plain domain code: layer 0
 PREFECT_PACKAGES = {"flows", "tasks"}
 
 
@@ -24,6 +25,12 @@ def _modules() -> dict[str, Path]:
 
 
 MODULES = _modules()
+
+
+def _package(module: str) -> str:
+    """The package a module belongs to for layering: its top-level name, or catalog_concepts.<sub>."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == PROJECT and len(parts) > 1 else parts[0]
 
 
 def _imported_names(file: Path) -> set[str]:
@@ -96,19 +103,25 @@ def test_the_tree_has_no_import_cycles():
 def test_imports_run_one_way_cli_flows_tasks_domain():
     wrong = []
     for name, imported in GRAPH.items():
-        layer = LAYERS.get(name.split(".")[0], 0)
+        layer = LAYERS.get(_package(name), 0)
         for other in imported:
-            other_package = other.split(".")[0]
+            other_package = _package(other)
             other_layer = LAYERS.get(other_package, 0)
-            if other_layer > layer or (other_layer == layer > 0 and other_package != name.split(".")[0]):
+            if other_layer > layer or (other_layer == layer > 0 and other_package != _package(name)):
                 wrong.append(f"{name} -> {other}")
     assert wrong == []
+
+
+def test_the_layers_name_real_packages():
+    assert PACKAGES == ["catalog", "catalog_concepts", "flows", "policies", "tasks"]
+    assert {"catalog_concepts.cli.main", "catalog_concepts.shards.shard", "catalog_concepts.local_services.s3_server"} <= set(MODULES)
+    assert _package("catalog_concepts.cli.main") == "catalog_concepts.cli" and _package("flows.nightly") == "flows"
 
 
 def test_only_flows_and_tasks_import_prefect():
     importers = sorted(
         name for name, file in MODULES.items()
-        if name.split(".")[0] not in PREFECT_PACKAGES
+        if _package(name) not in PREFECT_PACKAGES
         and any(n == "prefect" or n.startswith(("prefect.", "prefect_")) for n in _imported_names(file))
     )
     assert importers == []

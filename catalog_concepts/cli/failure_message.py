@@ -11,10 +11,7 @@ from flows.resources import state_dir
 
 # The project's top-level packages (pyproject's packages.find include list): their exceptions
 # carry messages written for the user, so the innermost of them is the one worth printing.
-OWN_PACKAGES = (
-    "cli", "catalog", "prompts", "engine", "scoring", "policies", "storage", "flows", "tasks",
-    "embedded_model", "worker", "provenance", "reports", "review",
-)
+OWN_PACKAGES = ("catalog_concepts", "catalog", "policies", "flows", "tasks")
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 SQLITE_FULL_TEXT = "database or disk is full"  # sqlite3.OperationalError for SQLITE_FULL
 NO_SPACE_TEXT = "No space left on device"  # strerror(ENOSPC), also inside pyarrow and log quotes

@@ -10,7 +10,7 @@ import torch
 from catalog_concepts.embedded_model.export import SCHEDULER_NAMES
 from catalog_concepts.prompts.templates import NEGATIVE_PROMPT
 
-MODEL = Path(__file__).resolve().parents[2] / "embedded_model" / "weights" / "concepts-dit-64"
+MODEL = Path(__file__).resolve().parents[2] / "catalog_concepts" / "embedded_model" / "weights" / "concepts-dit-64"
 
 
 def test_folder_is_small_and_complete():
