@@ -1,8 +1,9 @@
 """Every prefect.yaml entrypoint loads the way a worker's flow-run process loads it.
 
 A worker runs `path/to/file.py:flow` as a script: Prefect puts the script's folder (flows/) first on
-sys.path while it executes it, so a module there shadows a package of the same name for every import
-the flow's chain makes (flows/review.py for the `review` package). An import test by module name
+sys.path while it executes it, so a module there shadows a top-level package of the same name for every
+import the flow's chain makes (flows/review.py once hid the old top-level `review` package; since the
+project's packages live under catalog_concepts/ no name collides, and this keeps it so). An import test by module name
 (test_infra_prefect_yaml.py) cannot see that; a deployed run crashes before its first line. Each
 entrypoint here gets a fresh interpreter in the repository root, as on a worker after its pull step.
 """
