@@ -86,6 +86,7 @@ class Run:
     # costs around it (planning, child start, commit) are paid once per night and reported apart.
     steady_s: float | None = None
     steady_busy_s: float | None = None
+    stage_seconds: dict = field(default_factory=dict)  # the nightly's own per-step wall seconds (its summary)
 
     @property
     def images_per_s(self) -> float:
@@ -345,6 +346,7 @@ def measure(config: Config, catalog: Path, model_dir: Path, s3_server, record_di
         span_s=last_task_end - first_created, parent_before_s=first_created - started, parent_after_s=ended - last_task_end,
         child_start_s=child_start, child_pickup_s=pickup, work_s=work, uncovered_s=uncovered,
         task_s=[(t.end_time - t.start_time).total_seconds() for t in all_tasks], load_avg=(load_start, load_end),
+        stage_seconds=dict(summary.get("stage_seconds", {})),
     )
     if record_dir is not None:
         from catalog_concepts.engine.simulated_accelerator import read_records
@@ -382,6 +384,8 @@ def _print_run(run: Run) -> None:
     print(f"  {run.config.label}: {run.images} images in {run.wall_s:.1f} s = {run.images_per_s:.2f} img/s "
           f"(fan-out {run.span_s:.1f} s, parent {run.parent_before_s:.1f} + {run.parent_after_s:.1f} s, child start "
           f"{_fmt(_median(run.child_start_s), '.1f')} s{busy}; load {run.load_avg[0]:.1f}->{run.load_avg[1]:.1f})", flush=True)
+    if run.stage_seconds:
+        print("    parent steps s: " + ", ".join(f"{name} {s:.1f}" for name, s in run.stage_seconds.items()), flush=True)
 
 
 def main() -> None:

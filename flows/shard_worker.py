@@ -14,7 +14,8 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from catalog_concepts.shards.run_plan import read_plan
-from catalog_concepts.shards.shard_claims import claim_next, is_staged, share_order
+from catalog_concepts.shards.shard_claims import claim_next, shard_keys, share_order
+from catalog_concepts.storage import staging
 from catalog_concepts.storage.settings import boto3_client
 from flows.resources import s3_settings, scorer_models, signing_paths
 from tasks.shard_tasks import render_shard_task
@@ -34,6 +35,7 @@ def shard_worker(plan_key: str, share: int = 0, shares: int = 1, bucket: str | N
     plan = read_plan(client, s3.bucket, plan_key, flow_run_id=flow_run.get_id(), scorer_models=scorer_models(), **signing_paths())
     run_id = plan.spec.run_id
     order = share_order(len(plan.shards), share, shares)
+    keys = shard_keys(plan.spec, plan.shards)
     logger.info("run %s: worker %d of %d on %s, %d shards in the plan", run_id, share, shares, socket.gethostname(), len(plan.shards))
 
     # 2. Take the first unstaged shard whose lease is free; when every unstaged shard is held by a
@@ -53,7 +55,8 @@ def shard_worker(plan_key: str, share: int = 0, shares: int = 1, bucket: str | N
                         "own share" if index % shares == share else "taken over")
         claimed = None
         if len(in_flight) < IN_FLIGHT:
-            pending = [i for i in order if i not in in_flight and not is_staged(client, s3.bucket, plan.spec, i, plan.shards[i])]
+            staged = staging.staged_keys(client, s3.bucket, run_id)  # one LIST for the whole plan
+            pending = [i for i in order if i not in in_flight and keys[i] not in staged]
             if not pending and not in_flight:
                 break
             claimed = claim_next(client, s3.bucket, run_id, pending)

@@ -33,8 +33,13 @@ def share_order(n_shards: int, share: int, shares: int) -> list[int]:
     return own + others
 
 
+def shard_keys(spec: RunSpec, shards: Sequence[Sequence[PlannedImage]]) -> list[str]:
+    """The staging key of every shard of the plan (computed once: each names its images' request digests)."""
+    return [staging.shard_key(spec.run_id, index, image_identities(spec, planned)) for index, planned in enumerate(shards)]
+
+
 def is_staged(client, bucket: str, spec: RunSpec, index: int, planned: Sequence[PlannedImage]) -> bool:
-    """True when the shard's staged rows exist (the cheap check; process_shard confirms their objects)."""
+    """True when this one shard's staged rows exist (the cheap check; process_shard confirms their objects)."""
     key = staging.shard_key(spec.run_id, index, image_identities(spec, planned))
     try:
         client.head_object(Bucket=bucket, Key=key)

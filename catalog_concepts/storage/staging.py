@@ -34,6 +34,13 @@ def shard_key(run_id: str, index: int, image_identities: Sequence[str]) -> str:
     return f"staging/run={check_run_id(run_id)}/shard-{index:05d}-{digest}.parquet"
 
 
+def staged_keys(client, bucket: str, run_id: str) -> set[str]:
+    """Every key staged for the run: one paginated LIST (1,000 keys a page) instead of a HEAD per shard,
+    which at tens of thousands of shards would cost each fleet worker minutes per shard it takes."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"staging/run={check_run_id(run_id)}/")
+    return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
+
+
 def missing_objects(client, bucket: str, rows: Sequence[dict]) -> list[str]:
     """What is wrong with the objects staged rows name: one line per missing, moved or changed object."""
     def check(row: dict) -> str | None:

@@ -47,3 +47,14 @@ def test_shard_key_changes_with_any_image_identity():
     assert staging.shard_key("run-1", 3, ["a:1", "b:2"]) == base
     assert staging.shard_key("run-1", 3, ["a:1", "b:3"]) != base  # one request changed
     assert staging.shard_key("run-1", 4, ["a:1", "b:2"]) != base
+
+
+def test_staged_keys_lists_exactly_the_runs_staged_shards_across_pages(s3):
+    """One paginated LIST answers "which shards are staged" for a whole plan (a fleet worker asks before every claim)."""
+    client = boto3_client(s3)
+    ours = [staging.shard_key("run-a", i, [f"a{i}:1"]) for i in range(1003)]  # more than one LIST page (1,000 keys)
+    theirs = staging.shard_key("run-ab", 0, ["x:1"])  # a run id that extends ours must not leak in
+    for key in [*ours, theirs]:
+        client.put_object(Bucket=s3.bucket, Key=key, Body=b"rows")
+    assert staging.staged_keys(client, s3.bucket, "run-a") == set(ours)
+    assert staging.staged_keys(client, s3.bucket, "run-never") == set()
