@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from flows.registry import DEFAULT_MODEL, DEFAULT_POLICY, ENV_REGISTRY, check_choice, load_registry, locate, registry_path
-from flows.resources import REPO_ROOT, SHIPPED_MODEL_DIR
+from flows.resources import SHIPPED_MODEL_DIR
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_shipped_registry_names_files_that_exist():
