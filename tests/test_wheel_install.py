@@ -59,6 +59,7 @@ def _env(tmp_path: Path) -> dict:
     return env
 
 
+@pytest.mark.timeout(1800)  # builds the wheel (about 20 MB of weights)
 def test_the_wheel_adds_five_top_level_names_and_carries_its_files(wheel):
     with zipfile.ZipFile(wheel) as archive:
         (record,) = [n for n in archive.namelist() if n.endswith(".dist-info/RECORD")]
@@ -76,6 +77,7 @@ def test_the_wheel_adds_five_top_level_names_and_carries_its_files(wheel):
             assert archive.read(f"catalog_concepts/infra_defaults/{name}") == (REPO_ROOT / "infra" / name).read_bytes()
 
 
+@pytest.mark.timeout(3000)  # a venv, a local Prefect server start and the demo on a loaded 2-core box
 def test_the_installed_package_runs_the_demo_and_loads_the_stack_config(venv, tmp_path):
     env, cwd = _env(tmp_path), tmp_path / "elsewhere"
     cwd.mkdir()
