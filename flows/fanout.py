@@ -66,6 +66,7 @@ def run_on_fleet(
 
     # 2. Store the plan once; start about one child per slot, each taking its own share first.
     plan_key = write_plan(client, s3.bucket, spec, shards)
+    finishing: list = []  # the last round's children, when it ended with every shard staged
     for round_number in range(1, MAX_ROUNDS + 1):
         staged = staging.staged_keys(client, s3.bucket, spec.run_id)
         pending = [i for i, key in enumerate(keys) if key not in staged]
@@ -81,22 +82,40 @@ def run_on_fleet(
         ]
         logger.info("round %d: %d shards pending, %d shard workers started (%s)", round_number, len(pending), len(children), deployment)
         # 3. Watch: progress from S3 staging, the children's states from the Prefect API. A round ends
-        #    when its children have ended, when every shard is staged (a frozen child that will never end
-        #    is cancelled), or when no shard was staged for stall_seconds (all its children are cancelled).
+        #    when its children have ended, when every shard is staged (children still running are left
+        #    to notice and end on their own while the rows are collected), or when no shard was staged
+        #    for stall_seconds (all its children are cancelled).
         def staged_images() -> int:
             images = _staged_images(client, s3.bucket, spec.run_id, shards)
             on_progress(images)
             return images
 
         states, ending = _watch_round(children, staged_images, len([p for images in shards for p in images]), stall_seconds, poll_seconds)
-        ended_badly = [f"{child.name}: {state.type.value}" for child, state in zip(children, states, strict=True) if not state.is_completed()]
-        if ending != "children ended" or ended_badly:
+        if ending == "every shard staged":
+            finishing = children
+            ended_badly = [f"{child.name}: {state.type.value}" for child, state in zip(children, states, strict=True)
+                           if state is not None and state.is_final() and not state.is_completed()]
+        else:
+            ended_badly = [f"{child.name}: {state.type.value}" for child, state in zip(children, states, strict=True) if not state.is_completed()]
+        if ending not in ("children ended", "every shard staged") or ended_badly:
             logger.warning("round %d ended (%s); shard workers that did not complete: %s; unfinished shards go to the next round",
                            round_number, ending, ", ".join(ended_badly) or "none")
 
     # 4. Collect every shard's rows from S3; a shard that is still not there fails the run by name.
+    #    A child still running once they are read (frozen, or waiting on a peer it has not seen finish
+    #    yet) is cancelled then: healthy ones have ended on their own and show Completed in the UI.
     outcomes, unfinished = [], []
-    for index, (rows, stale) in enumerate(_staged_shards(client, s3.bucket, spec.run_id, keys)):
+    try:
+        staged_shards = _staged_shards(client, s3.bucket, spec.run_id, keys)
+    finally:
+        if finishing:
+            with get_client(sync_client=True) as api:
+                states = [api.read_flow_run(child.id).state for child in finishing]
+                running = [child.name for child, state in zip(finishing, states, strict=True) if state is None or not state.is_final()]
+                _cancel(api, finishing, states, "every shard staged; a shard worker still running was cancelled")
+            if running:
+                logger.info("every shard staged; shard workers still running were cancelled: %s", ", ".join(running))
+    for index, (rows, stale) in enumerate(staged_shards):
         if rows is None or stale:
             unfinished.append(f"shard {index} ({'not staged' if rows is None else stale[0]})")
         else:
@@ -131,7 +150,7 @@ def _watch_round(children, staged_images: Callable[[], int], total_images: int, 
             if images != last_images:
                 last_images, last_change = images, time.monotonic()
             if images >= total_images:
-                return _cancel(api, children, states, "every shard staged; a child still running was cancelled"), "every shard staged"
+                return states, "every shard staged"
             if time.monotonic() - last_change > stall_seconds:
                 return _cancel(api, children, states, f"no shard staged for {stall_seconds:.0f} s"), f"stalled for {stall_seconds:.0f} s"
             # Every poll_seconds, or twice as long as a poll took (a LIST of a huge night, a busy API),

@@ -25,7 +25,7 @@ IN_FLIGHT = 2  # shards per worker at once: one generating, one being finished o
 
 
 @flow(name="shard_worker", task_runner=ThreadPoolTaskRunner(max_workers=IN_FLIGHT), log_prints=False)
-def shard_worker(plan_key: str, share: int = 0, shares: int = 1, bucket: str | None = None, poll_seconds: float = 5.0) -> dict:
+def shard_worker(plan_key: str, share: int = 0, shares: int = 1, bucket: str | None = None, poll_seconds: float = 1.0) -> dict:
     """Make shards of the stored plan (own share first, then any unclaimed one) until all are staged in S3."""
     logger = get_run_logger()
 
