@@ -38,7 +38,8 @@ def _run_with_rules(s3, run_store) -> None:
     """run_store's run, its manifest committed again with the README's rules and categories on its waiting rows."""
     run_store(s3, RUN_ID, ["human_review"] * len(WAITING) + ["publish_labeled_preview"])
     rows = read_manifests(s3).to_pylist()
-    for row, (rules, category) in zip(sorted(rows, key=lambda r: r["sku"]), WAITING, strict=True):
+    waiting = sorted(rows, key=lambda r: r["sku"])[: len(WAITING)]  # the last row is the published one
+    for row, (rules, category) in zip(waiting, WAITING, strict=True):
         row.update(rule_ids=rules, category=category, decision_reasons=[f"{r} matched" for r in rules])
     for row in rows:  # Arrow map columns read back as (key, value) pairs; the writer takes dicts
         row.update(scores=dict(row["scores"]), scorer_versions=dict(row["scorer_versions"]))
