@@ -9,12 +9,11 @@ the objects the pipeline already keeps.
 
 from collections.abc import Sequence
 
-from botocore.exceptions import ClientError
-
 from catalog_concepts.prompts.requests import PlannedImage
 from catalog_concepts.shards.shard import RunSpec, image_identities
 from catalog_concepts.storage import staging
 from catalog_concepts.storage.lease import LeaseKeeper, RunInProgressError
+from catalog_concepts.storage.publish import object_exists
 
 
 def shard_scope(index: int) -> str:
@@ -40,14 +39,7 @@ def shard_keys(spec: RunSpec, shards: Sequence[Sequence[PlannedImage]]) -> list[
 
 def is_staged(client, bucket: str, spec: RunSpec, index: int, planned: Sequence[PlannedImage]) -> bool:
     """True when this one shard's staged rows exist (the cheap check; process_shard confirms their objects)."""
-    key = staging.shard_key(spec.run_id, index, image_identities(spec, planned))
-    try:
-        client.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-            return False
-        raise
-    return True
+    return object_exists(client, bucket, staging.shard_key(spec.run_id, index, image_identities(spec, planned)))
 
 
 def claim_next(client, bucket: str, run_id: str, pending: Sequence[int]) -> tuple[int, LeaseKeeper] | None:

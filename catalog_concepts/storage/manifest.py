@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from catalog_concepts.storage.keys import check_run_date, check_run_id, manifest_key
-from catalog_concepts.storage.publish import ObjectConflictError, PutResult, put_if_absent
+from catalog_concepts.storage.publish import ObjectConflictError, PutResult, object_exists, put_if_absent
 from catalog_concepts.storage.settings import S3Settings, arrow_filesystem
 
 MANIFEST_SCHEMA_VERSION = "2"
@@ -217,15 +217,7 @@ def commit_manifest(client, bucket: str, key: str, table: pa.Table) -> bool:
 
 def manifest_exists(client, bucket: str, key: str) -> bool:
     """True if an object exists under the manifest key."""
-    from botocore.exceptions import ClientError
-
-    try:
-        client.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-            return False
-        raise
-    return True
+    return object_exists(client, bucket, key)
 
 
 def read_manifests(settings: S3Settings, prefix: str = "manifests/") -> pa.Table:

@@ -133,6 +133,11 @@ def stored_sha256(client, bucket: str, key: str) -> str | None:
     return None if head is None else _head_sha256(head)
 
 
+def object_exists(client, bucket: str, key: str) -> bool:
+    """True if an object exists under key (a HEAD; 404 is False, any other error raises)."""
+    return _head(client, bucket, key) is not None
+
+
 def stored_object(client, bucket: str, key: str) -> tuple[str, int] | None:
     """(hex SHA-256, size in bytes) of the stored object; None if absent. The digest is "" when unknown."""
     head = _head(client, bucket, key)
