@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from catalog_concepts.engine.tiny import build_tiny_pipeline
 from catalog_concepts.local_services.s3_server import LocalS3, local_s3, local_s3_settings
 from catalog_concepts.storage.bucket import ensure_bucket
 from catalog_concepts.storage.settings import S3Settings, boto3_client
@@ -131,3 +132,12 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory):
             drain_client_workers()
     finally:
         stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The tiny random-weights pipeline (catalog_concepts.engine.tiny), built once per session for every test.
+
+    Shared: a test that changes weights or config works on its own copy.
+    """
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-model"))

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from catalog_concepts.cli.free_space import NEARLY_FULL_BYTES, fullest
+from catalog_concepts.local_services.free_space import NEARLY_FULL_BYTES, fullest
 from flows.resources import state_dir
 
 # The project's top-level packages (pyproject's packages.find include list): their exceptions

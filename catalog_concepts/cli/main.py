@@ -10,13 +10,16 @@ from pathlib import Path
 
 import typer
 
+from catalog.vocabulary import CATEGORIES
 from catalog_concepts.cli.environment import quiet_prefect_home, use_embedded_s3
 from catalog_concepts.cli.failure_group import OneLineFailureGroup
-from catalog_concepts.cli.local_prefect import start_local_api, stop_local_api
 from catalog_concepts.cli.ops_cmds import app as ops_app
 from catalog_concepts.cli.policy_cmds import app as policy_app
 from catalog_concepts.cli.provenance_cmds import app as provenance_app
 from catalog_concepts.cli.run_log import LOG_PATH_META, open_command_log, route_prefect_logs
+from catalog_concepts.engine.schedulers import SCHEDULERS
+from catalog_concepts.local_services.command_prefect_api import start_local_api, stop_local_api
+from flows.params import MODEL_DEFAULT, NightlyParams
 
 app = typer.Typer(
     help=(
@@ -40,6 +43,8 @@ app.add_typer(ops_app, name="ops")
 app.add_typer(provenance_app, name="provenance")
 
 DEMO_BUCKET = "concepts"
+_CATEGORY_NAMES = ", ".join(CATEGORIES)
+_SCHEDULER_NAMES = ", ".join(SCHEDULERS)
 
 
 @app.callback()
@@ -115,11 +120,21 @@ def _print_summary(summary: dict) -> None:
             typer.echo(f"  {key:15s} {summary[key]}")
 
 
+def _nightly_option(field: str, *flags: str, default=..., help: str | None = None):
+    """A command-line option for a NightlyParams field: its default and help come from the model the flow validates with.
+
+    default / help: where the command line means something else than a form (a list option's
+    "none given", a person at a terminal allowed the sample catalog).
+    """
+    info = NightlyParams.model_fields[field]
+    return typer.Option(info.default if default is ... else default, *flags, help=help or info.description)
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
-    limit: int | None = typer.Option(None, help="At most this many SKUs of the sample catalog"),
-    variants: int = typer.Option(2, help="Candidate images per SKU"),
+    limit: int = _nightly_option("limit", help="At most this many SKUs of the sample catalog (0: all 58)"),
+    variants: int = _nightly_option("variants_per_sku", "--variants"),
 ) -> None:
     """Run the nightly flow on embedded defaults: local S3, shipped sample catalog, shipped model."""
     with _prefect_for_flow_run("demo", ctx):
@@ -127,28 +142,29 @@ def demo(
         # The shipped sample holds 10 deliberately bad rows among 58 (17%), to show quarantine at work;
         # production runs keep the 5% default.
         typer.echo("demo: the sample catalog has 10 deliberately bad rows; allowing up to 25% bad rows")
-        _print_summary(_run(limit=limit or 0, variants_per_sku=variants, max_bad_fraction=0.25, allow_sample_catalog=True))
+        _print_summary(_run(limit=limit, variants_per_sku=variants, max_bad_fraction=0.25, allow_sample_catalog=True))
 
 
 @app.command()
 def run(
     ctx: typer.Context,
-    catalog: str | None = typer.Option(None, help="Catalog Parquet: path or s3:// URI (default: shipped sample)"),
-    run_date: str | None = typer.Option(None, help="YYYY-MM-DD (default: today, UTC)"),
-    limit: int | None = typer.Option(None, help="At most this many SKUs"),
-    category: list[str] | None = typer.Option(None, help="Only this category (repeatable)"),
-    sku: list[str] | None = typer.Option(None, help="Only this SKU (repeatable)"),
-    variants: int = typer.Option(2, help="Candidate images per SKU"),
-    model: str | None = typer.Option(
-        None, help="Model name from infra/registry.yaml, or a diffusers pipeline folder (a path: contains '/') (default: shipped model)"),
-    scheduler: str | None = typer.Option(None, help="ddim, dpmsolver++, euler (default: the model's)"),
-    steps: int | None = typer.Option(None, help="Sampling steps (default: the model's)"),
-    guidance: float | None = typer.Option(None, help="CFG scale; 1 = none (default: the model's)"),
-    seed: int = typer.Option(0, help="Run seed"),
-    batch_size: int = typer.Option(16, help="Images per denoiser batch"),
-    skus_per_shard: int = typer.Option(128, help="SKUs per Prefect task"),
-    max_bad_fraction: float = typer.Option(0.05, help="Fail when more catalog rows than this are bad"),
-    policy: str | None = typer.Option(None, help="Review policy name from infra/registry.yaml, or a policy YAML (a path: contains '/')"),
+    catalog: str = _nightly_option("catalog_uri", "--catalog", help="Catalog Parquet: path or s3:// URI (default: the shipped sample)"),
+    run_date: str = _nightly_option("run_date", default="today", help="Partition date of the run, YYYY-MM-DD (default: today, UTC)"),
+    limit: int = _nightly_option("limit"),
+    category: list[str] | None = _nightly_option("categories", "--category", default=None,
+                                                 help=f"Only this category (repeatable): {_CATEGORY_NAMES}"),
+    sku: list[str] | None = _nightly_option("skus", "--sku", default=None, help="Only this SKU (repeatable)"),
+    variants: int = _nightly_option("variants_per_sku", "--variants"),
+    model: str = _nightly_option(
+        "model", help="Model name from infra/registry.yaml, or a diffusers pipeline folder (a path: contains '/')"),
+    scheduler: str = _nightly_option("scheduler", help=f"Sampler: {MODEL_DEFAULT!r} (the model's own) or {_SCHEDULER_NAMES}"),
+    steps: int = _nightly_option("steps"),
+    guidance: float = _nightly_option("guidance_scale", "--guidance"),
+    seed: int = _nightly_option("seed"),
+    batch_size: int = _nightly_option("batch_size"),
+    skus_per_shard: int = _nightly_option("skus_per_shard"),
+    max_bad_fraction: float = _nightly_option("max_bad_fraction"),
+    policy: str = _nightly_option("policy", help="Review policy name from infra/registry.yaml, or a policy YAML (a path: contains '/')"),
     embedded_s3: bool = typer.Option(False, "--embedded-s3", help="Use the embedded S3 instead of CONCEPTS_S3_* settings"),
     bucket: str = typer.Option(DEMO_BUCKET, help="Bucket when --embedded-s3 is used"),
 ) -> None:
@@ -156,14 +172,12 @@ def run(
     with _prefect_for_flow_run("run", ctx):
         if embedded_s3:
             use_embedded_s3(bucket)
-        # "today" rather than nothing: the run's parameters in the UI then say which day was meant.
-        chosen = {"run_date": run_date or "today", "model": model, "scheduler": scheduler, "steps": steps, "guidance_scale": guidance,
-                  "policy": policy}
         _print_summary(_run(
-            **{name: value for name, value in chosen.items() if value is not None},
+            # "today" rather than nothing: the run's parameters in the UI then say which day was meant.
+            run_date=run_date, model=model, scheduler=scheduler, steps=steps, guidance_scale=guidance, policy=policy,
             # A person at a terminal may run the shipped sample (the default of --catalog, as its help
             # says); a deployment refuses it unless its run says allow_sample_catalog.
-            catalog_uri=catalog or "", allow_sample_catalog=True, limit=limit or 0,
+            catalog_uri=catalog, allow_sample_catalog=True, limit=limit,
             categories=category or [], skus=sku or [], variants_per_sku=variants, seed=seed,
             batch_size=batch_size, skus_per_shard=skus_per_shard, max_bad_fraction=max_bad_fraction,
         ))

@@ -88,18 +88,23 @@ def server_env(api_url: str, ui_url: str, env: dict | None = None) -> dict:
     return {**os.environ, **(env or {}), "PREFECT_SERVER_UI_API_URL": api_url, "PREFECT_UI_URL": ui_url}
 
 
+def answers_health(api_url: str, timeout_s: float) -> bool:
+    """Whether a Prefect API answers 200 on /health now (refused, reset or slow: False)."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout_s) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def wait_for_health(server: LocalServer, timeout_s: float) -> None:
     """Block until the server's /api/health answers 200; raise if it exits or the time runs out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"prefect server exited with code {server.process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{server.api_url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
+        if answers_health(server.api_url, timeout_s=2):
+            return
         time.sleep(0.5)
     raise TimeoutError(f"prefect server at {server.api_url} not healthy after {timeout_s:.0f} s")
 

@@ -76,3 +76,22 @@ def duplicate_groups(hashes: Sequence[str], max_distance: int) -> list[int]:
         close = np.flatnonzero(distances <= max_distance)
         groups.append(int(close[0]) if close.size else -1)
     return groups
+
+
+def duplicates_within_sku(skus: Sequence[str], variants: Sequence[int], hashes: Sequence[str], max_distance: int) -> list[int]:
+    """For each image, the variant number of an earlier near-identical variant of its SKU, or -1.
+
+    Images are compared only with other variants of their own SKU (a shard holds whole SKUs), in
+    the order given: the first of two near-copies is the original, the second its duplicate.
+    """
+    if not len(skus) == len(variants) == len(hashes):
+        raise ValueError(f"{len(skus)} skus, {len(variants)} variants and {len(hashes)} hashes; need one of each per image")
+    result = [-1] * len(skus)
+    by_sku: dict[str, list[int]] = {}
+    for i, sku in enumerate(skus):
+        by_sku.setdefault(sku, []).append(i)
+    for indices in by_sku.values():
+        groups = duplicate_groups([hashes[i] for i in indices], max_distance)
+        for position, first in zip(indices, groups, strict=True):
+            result[position] = int(variants[indices[first]]) if first >= 0 else -1
+    return result

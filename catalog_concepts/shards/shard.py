@@ -6,10 +6,6 @@ twice, and the shard's manifest rows are staged in S3 so a rerun never regenerat
 
 import datetime as dt
 import hashlib
-import json
-import math
-import os
-import socket
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -23,7 +19,7 @@ from catalog_concepts.engine.request_identity import request_sha256
 from catalog_concepts.prompts.requests import PlannedImage
 from catalog_concepts.provenance.c2pa_sign import active_manifest_label
 from catalog_concepts.provenance.label import LabelledImage, load_or_create_signer
-from catalog_concepts.provenance.xmp import DIGITAL_SOURCE_TYPE
+from catalog_concepts.provenance.manifest_row import Judgement, Making, Origin, Stored, manifest_row
 from catalog_concepts.scoring import duplicates, technical
 from catalog_concepts.scoring.base import ScorerModels
 from catalog_concepts.scoring.select import load_selection_config, select_variants
@@ -129,7 +125,10 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
         scorer_versions = {**finished.scorer_versions, **scorer_versions, "phash": duplicates.SCORER_VERSION}
         hashes, labelled = finished.hashes, finished.labelled
         thresholds = load_thresholds(spec.thresholds_path)
-        duplicate_of = _duplicates_within_sku(planned, hashes, thresholds["duplicates"]["within_sku_max_distance"])
+        duplicate_of = duplicates.duplicates_within_sku(
+            [p.request.sku for p in planned], [p.request.variant for p in planned], hashes,
+            thresholds["duplicates"]["within_sku_max_distance"],
+        )
         clock.lap("scoring")
 
         # 3. Route every candidate through the review policy.
@@ -175,10 +174,14 @@ def process_shard(spec: RunSpec, index: int, planned: Sequence[PlannedImage], s3
 
         # 5. Build the manifest rows from the successful PUTs and stage them.
         created_at = dt.datetime.now(dt.UTC)
+        made = _making(model, spec.sampling)
         rows = [
-            _manifest_row(spec, model, policy, p, g, scores, scorer_versions, decision, r, put, s3.bucket, h, created_at, item)
-            | _selection_columns(sel, policy_row)
-            for p, g, scores, (failures, decision), r, put, h, sel, policy_row, item
+            manifest_row(
+                _origin(spec, p), made(g), _judgement(scores, scorer_versions, h, decision, r, policy, sel, policy_row),
+                Stored(bucket=s3.bucket, key=put.key, sha256=put.sha256_hex, bytes=put.bytes, c2pa_manifest_label=item.c2pa_manifest_label),
+                created_at,
+            )
+            for p, g, scores, (_, decision), r, put, h, sel, policy_row, item
             in zip(planned, generated, tech_scores, judged, routes, puts, hashes, selections, policy_rows, labelled, strict=True)
         ]
         staging.write_rows(client, s3.bucket, stage_key, rows)
@@ -218,19 +221,6 @@ def _pixel_identity(p: PlannedImage, g: GeneratedImage) -> str:
     return digest.hexdigest()
 
 
-def _duplicates_within_sku(planned: Sequence[PlannedImage], hashes: Sequence[str], max_distance: int) -> list[int]:
-    """For each image, the variant number of an earlier near-identical variant of its SKU, or -1."""
-    result = [-1] * len(planned)
-    by_sku: dict[str, list[int]] = {}
-    for i, p in enumerate(planned):
-        by_sku.setdefault(p.request.sku, []).append(i)
-    for indices in by_sku.values():
-        groups = duplicates.duplicate_groups([hashes[i] for i in indices], max_distance)
-        for position, first in zip(indices, groups, strict=True):
-            result[position] = planned[indices[first]].request.variant if first >= 0 else -1
-    return result
-
-
 def _policy_row(p: PlannedImage, scores: dict, failures: list[str], duplicate_of: int, closed_domain) -> dict:
     row = dict(p.attributes)
     row["sku"] = p.request.sku
@@ -242,89 +232,36 @@ def _policy_row(p: PlannedImage, scores: dict, failures: list[str], duplicate_of
     return row
 
 
-def _selection_columns(sel, policy_row: dict) -> dict:
-    """The manifest's selection columns and the exact policy inputs (JSON; NaN and dates as text)."""
-    inputs = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in policy_row.items()}
-    return {
-        "kept": sel.kept,
-        "selection_rank": sel.rank,
-        "selection_composite": sel.composite,
-        "drop_reason": sel.drop_reason,
-        "policy_inputs": json.dumps(inputs, sort_keys=True, default=str),
-    }
+def _origin(spec: RunSpec, p: PlannedImage) -> Origin:
+    return Origin(
+        run_id=spec.run_id, flow_run_id=spec.flow_run_id, run_date=dt.date.fromisoformat(spec.run_date),
+        sku=p.request.sku, variant=p.request.variant, catalog_row_hash=p.catalog_row_hash, catalog_uri=spec.catalog_uri,
+        category=p.attributes.get("category"), prompt=p.request.prompt, negative_prompt=p.request.negative_prompt,
+        template_id=p.template_id, template_version=p.template_version, seed=p.request.seed,
+        request_sha256=request_sha256(p.request, spec.sampling, spec.weights_sha256),
+    )
 
 
-def _manifest_row(
-    spec: RunSpec,
-    model: LoadedModel,
-    policy: Policy,
-    p: PlannedImage,
-    g: GeneratedImage,
-    scores: dict,
-    scorer_versions: dict,
-    decision: Decision,
-    destination: Route,
-    put,
-    bucket: str,
-    phash: str,
-    created_at: dt.datetime,
-    labelled: LabelledImage,
-) -> dict:
-    import diffusers
-    import torch
-    import transformers
+def _making(model: LoadedModel, sampling: SamplingSettings):
+    """Per generated image, how this process's model made it."""
+    def made(g: GeneratedImage) -> Making:
+        return Making(
+            model_id=model.model_id, weights_sha256=model.weights_sha256, pipeline_class=model.pipeline_class,
+            scheduler_class=g.scheduler_class, scheduler_config=g.scheduler_config, steps=sampling.steps,
+            guidance_scale=sampling.guidance_scale, dtype=model.placement.dtype, width=sampling.width, height=sampling.height,
+            device_name=model.placement.device_name, denoiser_evals=g.denoiser_evals, compute_seconds=g.compute_seconds,
+        )
+    return made
 
-    finite = {name: float(value) for name, value in scores.items() if value is not None and math.isfinite(value)}
-    return {
-        "run_id": spec.run_id,
-        "flow_run_id": spec.flow_run_id,
-        "run_date": dt.date.fromisoformat(spec.run_date),
-        "asset_id": p.request.asset_id,
-        "sku": p.request.sku,
-        "catalog_row_hash": p.catalog_row_hash,
-        "catalog_uri": spec.catalog_uri,
-        "variant": p.request.variant,
-        "prompt": p.request.prompt,
-        "negative_prompt": p.request.negative_prompt,
-        "template_id": p.template_id,
-        "template_version": p.template_version,
-        "model_id": model.model_id,
-        "weights_sha256": model.weights_sha256,
-        "pipeline_class": model.pipeline_class,
-        "scheduler_class": g.scheduler_class,
-        "scheduler_config": json.dumps(g.scheduler_config, sort_keys=True, default=str),
-        "steps": spec.sampling.steps,
-        "guidance_scale": spec.sampling.guidance_scale,
-        "seed": p.request.seed,
-        "generator_device": "cpu",
-        "dtype": model.placement.dtype,
-        "width": spec.sampling.width,
-        "height": spec.sampling.height,
-        "torch_version": torch.__version__,
-        "diffusers_version": diffusers.__version__,
-        "transformers_version": transformers.__version__,
-        "device_name": model.placement.device_name,
-        "denoiser_evals": g.denoiser_evals,
-        "compute_seconds": g.compute_seconds,
-        "scores": finite,
-        "scorer_versions": scorer_versions,
-        "decision": decision.action,
-        "rule_ids": list(decision.rule_ids),
-        "decision_reasons": list(decision.reasons) + [f"audit rule {r} matched" for r in decision.audit_rule_ids],
-        "policy_sha256": policy.sha256,
-        "review_status": destination.review_status,
-        "s3_uri": f"s3://{bucket}/{put.key}",
-        "sha256": put.sha256_hex,
-        "bytes": put.bytes,
-        "phash": phash,
-        "digital_source_type": DIGITAL_SOURCE_TYPE,
-        "created_at": created_at,
-        "c2pa_manifest_label": labelled.c2pa_manifest_label,
-        "category": p.attributes.get("category"),
-        "request_sha256": request_sha256(p.request, spec.sampling, model.weights_sha256),
-        "worker_host": socket.gethostname(),
-        "worker_pid": os.getpid(),
-    }
+
+def _judgement(scores: dict, scorer_versions: dict, phash: str, decision: Decision, destination: Route, policy: Policy,
+               sel, policy_row: dict) -> Judgement:
+    return Judgement(
+        scores=scores, scorer_versions=scorer_versions, phash=phash, decision=decision.action, rule_ids=tuple(decision.rule_ids),
+        decision_reasons=(*decision.reasons, *(f"audit rule {r} matched" for r in decision.audit_rule_ids)),
+        policy_sha256=policy.sha256, review_status=destination.review_status, policy_inputs=policy_row,
+        kept=sel.kept, selection_rank=sel.rank, selection_composite=sel.composite, drop_reason=sel.drop_reason,
+    )
 
 
 def _c2pa_parameters(spec: RunSpec, model: LoadedModel, p: PlannedImage) -> dict:

@@ -13,8 +13,7 @@ import pytest
 from catalog.reader import read_catalog
 from catalog.sample import write_sample_catalog
 from catalog_concepts.cli.failure_message import RESUME_ADVICE, headline
-from catalog_concepts.cli.local_prefect import start_local_api, stop_local_api
-from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.local_services.command_prefect_api import start_local_api, stop_local_api
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +34,8 @@ def prefect_api(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return str(build_tiny_pipeline(tmp_path_factory.mktemp("tiny")))
+def model_dir(tiny_model_dir):
+    return str(tiny_model_dir)
 
 
 def _run(args: list[str], env: dict) -> subprocess.CompletedProcess:

@@ -14,7 +14,6 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from catalog.sample import write_sample_catalog
-from catalog_concepts.engine.tiny import build_tiny_pipeline
 from catalog_concepts.local_services.s3_server import local_s3_settings
 from catalog_concepts.provenance.verify import RunNotIntactError, verify_run
 from catalog_concepts.storage.bucket import ensure_bucket
@@ -36,8 +35,8 @@ def harness():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return str(build_tiny_pipeline(tmp_path_factory.mktemp("tiny")))
+def model_dir(tiny_model_dir):
+    return str(tiny_model_dir)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from botocore.exceptions import ClientError
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from catalog.sample import write_sample_catalog
-from catalog_concepts.engine.tiny import build_tiny_pipeline
 from catalog_concepts.local_services import prefect_server
 from catalog_concepts.provenance.verify import verify_run
 from catalog_concepts.storage.bucket_audit import audit_bucket
@@ -58,8 +57,8 @@ def workers(server, s3_env, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return str(build_tiny_pipeline(tmp_path_factory.mktemp("tiny")))
+def model_dir(tiny_model_dir):
+    return str(tiny_model_dir)
 
 
 def _params(model_dir, catalog, **overrides) -> dict:

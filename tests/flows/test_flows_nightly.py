@@ -18,7 +18,6 @@ from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
 from catalog.sample import BAD_ROW_KINDS, SAMPLE_CATALOG_PATH, SAMPLE_GOOD_ROWS
-from catalog_concepts.engine.tiny import build_tiny_pipeline
 from catalog_concepts.storage.manifest import read_manifests
 from catalog_concepts.storage.settings import boto3_client
 from flows.nightly import nightly_campaign
@@ -36,8 +35,8 @@ def harness():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return str(build_tiny_pipeline(tmp_path_factory.mktemp("tiny")))
+def model_dir(tiny_model_dir):
+    return str(tiny_model_dir)
 
 
 def _params(model_dir, **overrides):

@@ -20,7 +20,6 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.deployments import run_deployment
 
 from catalog.sample import SAMPLE_CATALOG_PATH
-from catalog_concepts.engine.tiny import build_tiny_pipeline
 from catalog_concepts.storage.manifest import read_manifests
 
 pytestmark = pytest.mark.slow
@@ -34,8 +33,8 @@ WORKERS = 2
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return str(build_tiny_pipeline(tmp_path_factory.mktemp("tiny-model")))
+def tiny_model(tiny_model_dir):
+    return str(tiny_model_dir)
 
 
 @pytest.fixture(scope="module")

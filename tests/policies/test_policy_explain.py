@@ -12,12 +12,14 @@ from typer.testing import CliRunner
 
 from catalog.schema import CATALOG_SCHEMA, catalog_row_hash
 from catalog_concepts.cli.policy_cmds import POLICIES_DIR, app
-from catalog_concepts.storage.keys import asset_id, manifest_key
+from catalog_concepts.storage.keys import manifest_key
 from catalog_concepts.storage.manifest import commit_manifest, rows_to_table
 from catalog_concepts.storage.settings import boto3_client
 from policies.conditions import parse_condition
 from policies.explain import condition_fields, explain, find_manifest_row, format_explanation, policy_row_for, value_text
 from policies.load import load_policy
+
+from example_rows import example_judgement, example_origin, example_row
 
 RUNNER = CliRunner()
 FIXTURE_BASE = yaml.safe_load((POLICIES_DIR / "fixtures" / "default.yaml").read_text())["base"]
@@ -70,23 +72,12 @@ def _catalog_row() -> dict:
 
 
 def _manifest_row(run_id: str, catalog_uri: str, catalog_hash: str, **changes) -> dict:
-    scores = {k: float(v) for k, v in FIXTURE_BASE["scores"].items()}
-    row = {
-        "run_id": run_id, "flow_run_id": None, "run_date": dt.date(2026, 11, 26),
-        "asset_id": asset_id(run_id, "OSL-TBL-0001", 1), "sku": "OSL-TBL-0001", "catalog_row_hash": catalog_hash,
-        "catalog_uri": catalog_uri, "variant": 1, "prompt": "campaign concept, a orange wood table on a soft gradient backdrop",
-        "negative_prompt": "text", "template_id": "campaign_background/v1", "template_version": "v1", "model_id": "m",
-        "weights_sha256": "w" * 64, "pipeline_class": "PixArtAlphaPipeline", "scheduler_class": "DDIMScheduler",
-        "scheduler_config": "{}", "steps": 10, "guidance_scale": 3.0, "seed": 7, "generator_device": "cpu",
-        "dtype": "float32", "width": 64, "height": 64, "torch_version": "2", "diffusers_version": "0", "transformers_version": "5",
-        "device_name": "cpu", "denoiser_evals": 20, "compute_seconds": 0.1, "scores": scores, "scorer_versions": {"technical": "technical/1"},
-        "decision": "publish_labeled_preview", "rule_ids": [], "decision_reasons": [], "policy_sha256": load_policy().sha256,
-        "review_status": "not_required", "s3_uri": None, "sha256": None, "bytes": None, "phash": None,
-        "digital_source_type": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
-        "created_at": dt.datetime(2026, 11, 26, tzinfo=dt.UTC),
-    }
-    row.update(changes)
-    return row
+    """The published row of OSL-TBL-0001 variant 1 (not stored: explain needs no image), scored like the fixture."""
+    origin = example_origin(run_id, "OSL-TBL-0001", 1, catalog_row_hash=catalog_hash, catalog_uri=catalog_uri, seed=7,
+                            prompt="campaign concept, a orange wood table on a soft gradient backdrop")
+    judgement = example_judgement(scores={k: float(v) for k, v in FIXTURE_BASE["scores"].items()},
+                                  scorer_versions={"technical": "technical/1"}, phash=None, policy_sha256=load_policy().sha256)
+    return example_row(origin=origin, judgement=judgement, **changes)
 
 
 def _commit(s3, run_id: str, rows: list[dict], policy_inputs: list[str] | None = None) -> None:

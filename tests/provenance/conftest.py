@@ -9,7 +9,6 @@ same steps, in the same order, as `catalog_concepts/shards/shard.py` with the la
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 from dataclasses import dataclass
 
@@ -21,13 +20,13 @@ from catalog_concepts.engine.device import choose_placement
 from catalog_concepts.engine.generate import ImageRequest, SamplingSettings, generate
 from catalog_concepts.engine.load import load_model, read_defaults
 from catalog_concepts.engine.seeds import image_seed
-from catalog_concepts.engine.tiny import build_tiny_pipeline
 from catalog_concepts.provenance.label import label_image, load_or_create_signer
-from catalog_concepts.provenance.xmp import DIGITAL_SOURCE_TYPE
 from catalog_concepts.storage import keys
 from catalog_concepts.storage.manifest import commit_manifest, rows_to_table
 from catalog_concepts.storage.publish import put_many
 from catalog_concepts.storage.settings import S3Settings, arrow_filesystem, boto3_client
+
+from example_rows import example_judgement, example_making, example_origin, example_row, stored_at
 
 RUN_DATE = "2026-11-26"
 CATEGORIES = ("bag", "chair", "lamp")
@@ -42,11 +41,6 @@ class PublishedRun:
     manifest_key: str
     rows: list[dict]
     signer: object
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-model"))
 
 
 @pytest.fixture(scope="session")
@@ -124,58 +118,22 @@ def publish_run(generated, sampling, signer):
 
 
 def _row(run_id, model, sampling, g, item, put, bucket, created_at, category) -> dict:
-    import diffusers
-    import torch
-    import transformers
-
     r = g.request
-    return {
-        "run_id": run_id,
-        "flow_run_id": None,
-        "run_date": dt.date.fromisoformat(RUN_DATE),
-        "asset_id": keys.asset_id(run_id, r.sku, r.variant),
-        "sku": r.sku,
-        "catalog_row_hash": "c" * 64,
-        "catalog_uri": "catalog/samples/sample_catalog.parquet",
-        "variant": r.variant,
-        "prompt": r.prompt,
-        "negative_prompt": r.negative_prompt,
-        "template_id": "studio",
-        "template_version": "1",
-        "model_id": model.model_id,
-        "weights_sha256": model.weights_sha256,
-        "pipeline_class": model.pipeline_class,
-        "scheduler_class": g.scheduler_class,
-        "scheduler_config": json.dumps(g.scheduler_config, sort_keys=True, default=str),
-        "steps": sampling.steps,
-        "guidance_scale": sampling.guidance_scale,
-        "seed": r.seed,
-        "generator_device": "cpu",
-        "dtype": model.placement.dtype,
-        "width": sampling.width,
-        "height": sampling.height,
-        "torch_version": torch.__version__,
-        "diffusers_version": diffusers.__version__,
-        "transformers_version": transformers.__version__,
-        "device_name": model.placement.device_name,
-        "denoiser_evals": g.denoiser_evals,
-        "compute_seconds": g.compute_seconds,
-        "scores": {"sharpness": float(np.mean(g.pixels))},
-        "scorer_versions": {"sharpness": "1"},
-        "decision": "publish_labeled_preview" if put.key.startswith("images/") else "human_review",
-        "rule_ids": [],
-        "decision_reasons": [],
-        "policy_sha256": "p" * 64,
-        "review_status": "not_required" if put.key.startswith("images/") else "pending",
-        "s3_uri": f"s3://{bucket}/{put.key}",
-        "sha256": put.sha256_hex,
-        "bytes": put.bytes,
-        "phash": "f0f0f0f0f0f0f0f0",
-        "digital_source_type": DIGITAL_SOURCE_TYPE,
-        "created_at": created_at,
-        "c2pa_manifest_label": item.c2pa_manifest_label,
-        "category": category,
-    }
+    made = example_making(
+        model_id=model.model_id, weights_sha256=model.weights_sha256, pipeline_class=model.pipeline_class,
+        scheduler_class=g.scheduler_class, scheduler_config=g.scheduler_config, steps=sampling.steps,
+        guidance_scale=sampling.guidance_scale, dtype=model.placement.dtype, width=sampling.width, height=sampling.height,
+        device_name=model.placement.device_name, denoiser_evals=g.denoiser_evals, compute_seconds=g.compute_seconds,
+    )
+    return example_row(
+        origin=example_origin(run_id, r.sku, r.variant, dt.date.fromisoformat(RUN_DATE), prompt=r.prompt,
+                              negative_prompt=r.negative_prompt, seed=r.seed, category=category),
+        making=made,
+        judgement=example_judgement("publish_labeled_preview" if put.key.startswith("images/") else "human_review",
+                                    scores={"sharpness": float(np.mean(g.pixels))}),
+        stored=stored_at(bucket, put, item.c2pa_manifest_label),
+        created_at=created_at,
+    )
 
 
 # --- A cheap multi-night bucket for the readers and SQL: small stand-in bodies, real S3, real commits. ---
@@ -193,26 +151,14 @@ _STATUS_BY_DECISION = {"publish_labeled_preview": "not_required", "human_review"
 def night_row(run_id: str, run_date: str, sku: str, decision: str, put, bucket: str) -> dict:
     """A complete manifest row for a stored stand-in body (what the worker writes, values kept small)."""
     dropped = decision == "dropped"
-    return {
-        "run_id": run_id, "flow_run_id": None, "run_date": dt.date.fromisoformat(run_date),
-        "asset_id": keys.asset_id(run_id, sku, 0), "sku": sku, "catalog_row_hash": "c" * 64,
-        "catalog_uri": "catalog/samples/sample_catalog.parquet", "variant": 0,
-        "prompt": f"a product photo of {sku}", "negative_prompt": "blurry", "template_id": "t", "template_version": "1",
-        "model_id": "tiny", "weights_sha256": "w" * 64, "pipeline_class": "PixArtAlphaPipeline",
-        "scheduler_class": "DDIMScheduler", "scheduler_config": json.dumps({"clip_sample": False}),
-        "steps": 4, "guidance_scale": 3.0, "seed": 1, "generator_device": "cpu", "dtype": "float32",
-        "width": 32, "height": 32, "torch_version": "2", "diffusers_version": "0", "transformers_version": "5",
-        "device_name": "cpu", "denoiser_evals": 8, "compute_seconds": 0.5, "scores": {"sharpness": 0.5},
-        "scorer_versions": {"sharpness": "1"}, "decision": "human_review" if dropped else decision,
-        "rule_ids": [] if decision == "publish_labeled_preview" else ["R-TEST"],
-        "decision_reasons": [] if decision == "publish_labeled_preview" else ["test rule matched"],
-        "policy_sha256": "p" * 64, "review_status": _STATUS_BY_DECISION[decision],
-        "s3_uri": f"s3://{bucket}/{put.key}", "sha256": put.sha256_hex, "bytes": put.bytes, "phash": "0" * 16,
-        "digital_source_type": DIGITAL_SOURCE_TYPE,
-        "created_at": dt.datetime.fromisoformat(f"{run_date}T02:00:00+00:00"),
-        "category": CATEGORIES[int(sku.rsplit("-", 1)[1]) % len(CATEGORIES)], "kept": not dropped,
-        "drop_reason": "below top-1 of SKU" if dropped else None,
-    }
+    day = dt.date.fromisoformat(run_date)
+    category = CATEGORIES[int(sku.rsplit("-", 1)[1]) % len(CATEGORIES)]
+    judgement = example_judgement(
+        "human_review" if dropped else decision, scores={"sharpness": 0.5}, phash="0" * 16,
+        review_status=_STATUS_BY_DECISION[decision], kept=not dropped, drop_reason="below top-1 of SKU" if dropped else None,
+    )
+    return example_row(origin=example_origin(run_id, sku, 0, day, category=category, seed=1), judgement=judgement,
+                       stored=stored_at(bucket, put), created_at=dt.datetime.combine(day, dt.time(2, 0), tzinfo=dt.UTC))
 
 
 def store_night(s3: S3Settings, run_date: str, run_id: str, decisions=NIGHT_DECISIONS) -> list[dict]:

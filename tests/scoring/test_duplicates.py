@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from catalog_concepts.scoring.duplicates import SCORER_VERSION, duplicate_groups, hamming, phash
+from catalog_concepts.scoring.duplicates import SCORER_VERSION, duplicate_groups, duplicates_within_sku, hamming, phash
 
 
 def _noised(img: np.ndarray, sigma: float, seed: int = 1) -> np.ndarray:
@@ -97,3 +97,28 @@ def test_duplicate_groups_rejects_bad_distance(bad):
 def test_phash_rejects_bad_images(bad):
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         phash(bad)
+
+
+A, A_NEAR, B = "0" * 16, "0" * 15 + "3", "f" * 16  # A_NEAR is 2 bits from A; B is 64 bits from A
+
+
+@pytest.mark.parametrize(
+    ("skus", "variants", "hashes", "expected"),
+    [
+        # the second of two near-copies of one SKU names the first's variant number
+        (["s", "s"], [0, 1], [A, A_NEAR], [-1, 0]),
+        # the same pixels under two SKUs are not duplicates of each other (only variants of one SKU compare)
+        (["s", "t"], [0, 0], [A, A], [-1, -1]),
+        # variant numbers, not positions: a shard's rows need not be in variant order
+        (["s", "t", "s"], [3, 0, 1], [B, A, B], [-1, -1, 3]),
+        (["s", "s", "s"], [0, 1, 2], [A, B, A_NEAR], [-1, -1, 0]),
+        ([], [], [], []),
+    ],
+)
+def test_duplicates_within_sku_table(skus, variants, hashes, expected):
+    assert duplicates_within_sku(skus, variants, hashes, max_distance=4) == expected
+
+
+def test_duplicates_within_sku_wants_one_of_each_per_image():
+    with pytest.raises(ValueError, match="2 skus, 1 variants and 2 hashes"):
+        duplicates_within_sku(["s", "s"], [0], [A, A], max_distance=4)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import math
 
 import pyarrow as pa
@@ -13,6 +12,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from catalog_concepts.provenance.manifest_row import Stored
 from catalog_concepts.storage.keys import asset_id, manifest_key, quarantine_key
 from catalog_concepts.storage.manifest import (
     FIELD_DOCS,
@@ -29,57 +29,16 @@ from catalog_concepts.storage.manifest import (
 from catalog_concepts.storage.publish import put_if_absent
 from catalog_concepts.storage.settings import S3Settings, arrow_filesystem, boto3_client
 
+from example_rows import example_row
+
 RUN_DATE = dt.date(2026, 11, 26)
 
 
 def manifest_row(run_id: str = "run-1", sku: str = "SKU-1", variant: int = 0, **overrides) -> dict:
-    """A valid manifest row; overrides replace single columns."""
-    row = {
-        "run_id": run_id,
-        "flow_run_id": None,
-        "run_date": RUN_DATE,
-        "asset_id": asset_id(run_id, sku, variant),
-        "sku": sku,
-        "catalog_row_hash": "c" * 64,
-        "catalog_uri": "s3://catalog/products.parquet",
-        "variant": variant,
-        "prompt": "a red wood table, studio background",
-        "negative_prompt": "blurry, text, watermark",
-        "template_id": "campaign_background",
-        "template_version": "1",
-        "model_id": "tiny-sd",
-        "weights_sha256": "w" * 64,
-        "pipeline_class": "StableDiffusionPipeline",
-        "scheduler_class": "DDIMScheduler",
-        "scheduler_config": json.dumps({"num_train_timesteps": 1000, "clip_sample": False}),
-        "steps": 20,
-        "guidance_scale": 3.0,
-        "seed": 2**40 + variant,
-        "generator_device": "cpu",
-        "dtype": "float32",
-        "width": 64,
-        "height": 64,
-        "torch_version": "2.13.0",
-        "diffusers_version": "0.42.1",
-        "transformers_version": "5.24.0",
-        "device_name": "cpu",
-        "denoiser_evals": 40,
-        "compute_seconds": 0.4,
-        "scores": {"category": 0.93, "color": float("nan")},
-        "scorer_versions": {"category": "1", "color": "1"},
-        "decision": "review",
-        "rule_ids": ["R-COLOR-NAN"],
-        "decision_reasons": ["color score missing"],
-        "policy_sha256": "p" * 64,
-        "review_status": "pending",
-        "s3_uri": f"s3://bucket/review/{variant}.png",
-        "sha256": "d" * 64,
-        "bytes": 1234,
-        "phash": "f0f0f0f0f0f0f0f0",
-        "digital_source_type": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
-        "created_at": dt.datetime(2026, 11, 26, 10, 0, variant, tzinfo=dt.UTC),
-    }
-    return {**row, **overrides}
+    """A valid manifest row (the worker's builder, via tests/example_rows.py) with a NaN score; overrides replace single columns."""
+    stored = Stored(bucket="bucket", key=f"review/{variant}.png", sha256="d" * 64, bytes=1234, c2pa_manifest_label=None)
+    return example_row(run_id, sku, variant, run_date=RUN_DATE, stored=stored,
+                       **{"scores": {"category": 0.93, "color": float("nan")}, **overrides})
 
 
 def run_table(run_id: str = "run-1", n: int = 3, **overrides) -> pa.Table:

@@ -9,7 +9,6 @@ from catalog.sample import make_sample_catalog
 from catalog.schema import catalog_row_hash
 from catalog_concepts.engine.generate import SamplingSettings
 from catalog_concepts.engine.load import read_defaults, weights_sha256
-from catalog_concepts.engine.tiny import build_tiny_pipeline
 from catalog_concepts.prompts.requests import plan_images
 from catalog_concepts.reports.progress import RunProgress
 from catalog_concepts.shards.shard import RunSpec
@@ -19,8 +18,8 @@ IMAGES = 3
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny"))
+def tiny_model(tiny_model_dir):
+    return tiny_model_dir
 
 
 def _spec_and_shard(model_dir: Path, batch_size: int) -> tuple[RunSpec, list]:

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from catalog.sample import write_sample_catalog
-from catalog_concepts.cli.local_prefect import LocalPrefectApiError, start_local_api, stop_local_api
-from catalog_concepts.engine.tiny import build_tiny_pipeline
+from catalog_concepts.local_services.command_prefect_api import LocalPrefectApiError, start_local_api, stop_local_api
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,8 +23,8 @@ RUN_DEADLINE_S = 900.0
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return str(build_tiny_pipeline(tmp_path_factory.mktemp("tiny")))
+def model_dir(tiny_model_dir):
+    return str(tiny_model_dir)
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalog_concepts.cli.free_space import NEARLY_FULL_BYTES, free_bytes
+from catalog_concepts.local_services.free_space import NEARLY_FULL_BYTES, free_bytes
+from catalog_concepts.local_services.prefect_server import answers_health
 
 HOST = "127.0.0.1"
 # Measured start-up to a healthy /api/health on 2 cores (new database / existing one):
@@ -156,12 +156,8 @@ def _wait_until_healthy(api: LocalPrefectApi, deadline_s: float) -> None:
             if free_bytes(api.prefect_home) < NEARLY_FULL_BYTES:
                 raise error from OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(api.prefect_home))
             raise error
-        try:
-            with urllib.request.urlopen(f"{api.api_url}/health", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
+        if answers_health(api.api_url, timeout_s=5):
+            return
         time.sleep(HEALTH_POLL_S)
     raise LocalPrefectApiError(
         f"the local Prefect API was not healthy after {deadline_s:.0f} s; its log {api.log_path} says: "
