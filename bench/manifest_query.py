@@ -131,6 +131,7 @@ def base_columns(rows: int) -> dict:
         "drop_reason": pa.array([None if k else "below top-2 of SKU" for k in kept], pa.string()),
         "policy_inputs": pa.array(policy_inputs), "worker_host": pa.array(["gpu-node-1"] * rows),
         "worker_pid": pa.array([4242] * rows, pa.int64()),
+        "guidance_interval": pa.array(["0,5"] * rows, pa.string()),
     }
 
 

@@ -1,9 +1,16 @@
 """Measure the embedded model: classifier trust, VAE reconstruction, and the guidance x sampler table.
 
     python bench/model_eval.py --model catalog_concepts/embedded_model/weights/concepts-dit-64 [--seeds 4] [--write-defaults]
+    python bench/model_eval.py --variety [--guidance-list 3,4,5] [--intervals "all;0,10;0,5"] [--samplers dpmsolver++:10]
 
 Prints a markdown table; with --write-defaults the best row that meets the targets becomes the folder's
 default sampler (scheduler config + catalog_concepts.json). Run with OMP_WAIT_POLICY=PASSIVE.
+
+--variety: guidance scale x guidance interval (catalog_concepts/engine/guidance.py, Kynkäänniemi et al.
+2024) x sampler, each row with adherence, the diversity ratio (pairwise distance between a prompt's
+samples, generated / real renders of the same prompts), the judge-feature precision / recall
+(Kynkäänniemi et al. 2019) and images/s; the chosen row is the highest diversity ratio whose joint
+adherence stays >= 95% (evaluate.choose_variety_default).
 """
 
 import argparse
@@ -16,6 +23,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 GUIDANCE = (1.0, 2.0, 3.0, 5.0, 7.5, 10.0)
 SAMPLERS = (("ddim", 10), ("ddim", 20), ("ddim", 50), ("dpmsolver++", 10), ("dpmsolver++", 20), ("euler", 20))
+
+
+def fmt_variety(row: dict) -> str:
+    """One markdown line of the variety table."""
+    return (f"| {row['scheduler']} {row['steps']} | {row['guidance_scale']:g} | {row['interval']} | {row['category']:.1%} | "
+            f"{row['color']:.1%} | {row['background']:.1%} | {row['all']:.1%} | {row['diversity_ratio']:.2f} | "
+            f"{row['pixel_mad_ratio']:.2f} | {row['precision']:.2f} | {row['recall']:.2f} | {row['images_per_s']:.1f} |")
+
+
+VARIETY_HEADER = ("| sampler steps | guidance | interval (σ) | category | colour | background | all three | diversity ratio "
+                  "| pixel MAD ratio | precision | recall | images/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def fmt(row: dict) -> str:
@@ -42,6 +60,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--write-defaults", action="store_true")
     p.add_argument("--json", type=Path, default=None, help="also write all rows here")
+    p.add_argument("--variety", action="store_true", help="guidance x interval x sampler with diversity measures")
+    p.add_argument("--guidance-list", default="3,4,5", help="--variety: guidance scales")
+    p.add_argument("--intervals", default="all;0,10;0,5;0,2.5;0.3,5", help="--variety: ';'-separated 'all' or 'lo,hi' (EDM sigma)")
+    p.add_argument("--samplers", default="dpmsolver++:10", help="--variety: ','-separated sampler:steps")
+    p.add_argument("--write-variety-default", action="store_true",
+                   help="--variety: write the chosen row's guidance and interval as the model folder's default")
     p.add_argument("--table-md", type=Path, default=None, help="also write the markdown table here")
     args = p.parse_args()
 
@@ -49,8 +73,17 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from catalog_concepts.embedded_model.classifier import accuracy_on_renders, load_or_train
-    from catalog_concepts.embedded_model.evaluate import SamplerConfig, choose_default, evaluate_config, meets_targets, real_reference
+    from catalog_concepts.embedded_model.evaluate import (
+        SamplerConfig,
+        choose_default,
+        choose_variety_default,
+        evaluate_config,
+        meets_targets,
+        real_reference,
+        real_renders,
+    )
     from catalog_concepts.embedded_model.export import load_pipeline, set_default_sampler
+    from catalog_concepts.engine.guidance import parse_interval
 
     defaults = json.loads((args.model / "catalog_concepts.json").read_text())
     L = defaults["max_sequence_length"]
@@ -60,6 +93,33 @@ def main() -> None:
     real = real_reference(args.seeds)
     print("real renders:", json.dumps({k: round(v, 3) for k, v in real.items()}))
     pipe = load_pipeline(args.model)
+    if args.variety:
+        renders = real_renders(args.seeds)
+        rows_v: list[dict] = []
+        print(VARIETY_HEADER, flush=True)
+        for sampler in args.samplers.split(","):
+            name, steps = sampler.split(":")
+            for g in (float(x) for x in args.guidance_list.split(",")):
+                for text in args.intervals.split(";"):
+                    t0 = time.time()
+                    interval = parse_interval(text)
+                    row = {"scheduler": name, "steps": int(steps), "guidance_scale": g,
+                           "interval": "all" if interval is None else interval.text()}
+                    row.update(evaluate_config(pipe, net, SamplerConfig(name, int(steps), g, interval), args.seeds, L, real=renders))
+                    rows_v.append(row)
+                    print(fmt_variety(row), f"<!-- {time.time() - t0:.0f}s -->", flush=True)
+        best = choose_variety_default(rows_v)
+        print("chosen default:", fmt_variety(best))
+        if args.json:
+            args.json.write_text(json.dumps({"classifier": judge, "real": real, "rows": rows_v, "default": best,
+                                             "threads": args.threads, "seeds": args.seeds}, indent=2) + "\n")
+        if args.write_variety_default:
+            current = json.loads((args.model / "catalog_concepts.json").read_text())
+            new = {"scheduler": best["scheduler"], "steps": best["steps"], "guidance_scale": best["guidance_scale"],
+                   "max_sequence_length": L, "guidance_interval": best["interval"]}
+            set_default_sampler(args.model, {**{k: current[k] for k in ("scheduler", "steps")}, **new})
+            print("wrote", args.model / "catalog_concepts.json")
+        return
 
     d_name, d_steps = args.default_sampler.split(":")
     rows: list[dict] = []

@@ -18,7 +18,7 @@ MAX_BACKFILL_DAYS = 31
 # descriptions are the nightly's own (flows/params.py). The others keep the nightly's defaults.
 NIGHTLY_FIELDS = (
     "categories", "skus", "limit", "variants_per_sku", "model", "policy", "scheduler", "steps", "guidance_scale",
-    "seed", "catalog_uri", "allow_sample_catalog", "bucket", "max_bad_fraction", "shard_workers",
+    "guidance_interval", "seed", "catalog_uri", "allow_sample_catalog", "bucket", "max_bad_fraction", "shard_workers",
 )
 
 

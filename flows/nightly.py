@@ -15,6 +15,7 @@ from catalog.content_digest import catalog_content_sha256
 from catalog.schema import catalog_row_hash
 from catalog.validate import CatalogRejectedError
 from catalog_concepts.engine.generate import SamplingSettings
+from catalog_concepts.engine.guidance import parse_interval
 from catalog_concepts.engine.load import read_defaults, weights_sha256
 from catalog_concepts.prompts.requests import plan_images, shard
 from catalog_concepts.provenance.verify import RunNotIntactError, not_intact_message
@@ -79,7 +80,7 @@ def nightly_campaign(params: NightlyParams) -> dict:
     table = read_catalog_task(catalog_uri, s3, params.limit or None, params.skus or None, params.categories or None)
     clock.lap("catalog_read")
     run_id = derive_run_id(params, {
-        "catalog_sha256": catalog_content_sha256(table), "weights_sha256": weights, "sampling": sampling.__dict__,
+        "catalog_sha256": catalog_content_sha256(table), "weights_sha256": weights, "sampling": _sampling_identity(sampling),
         **_config_digests(policy_file, thresholds_file), "scorer_models": repr(scorer_models()),
     })
     run_date = params.run_date.isoformat()
@@ -130,8 +131,9 @@ def nightly_campaign(params: NightlyParams) -> dict:
             **signing_paths(),
             scorer_models=scorer_models(),
         )
-        logger.info("run %s: %d images in %d shards (%s, %d steps, w=%.2f)",
-                    run_id, len(planned), len(shards), sampling.scheduler, sampling.steps, sampling.guidance_scale)
+        logger.info("run %s: %d images in %d shards (%s, %d steps, w=%.2f, guidance at sigma in %s)",
+                    run_id, len(planned), len(shards), sampling.scheduler, sampling.steps, sampling.guidance_scale,
+                    f"({sampling.guidance_interval}]" if sampling.guidance_interval else "every step")
         clock.lap("planning")
 
         # 7. Generate, score, route and publish each shard (one task per shard, not per image), here or
@@ -237,7 +239,10 @@ def _sampling(params: NightlyParams, defaults: dict) -> SamplingSettings:
     missing = [k for k in ("scheduler", "steps", "guidance_scale", "width", "height") if chosen.get(k) is None and k not in defaults]
     if missing:
         raise ValueError(f"the model folder has no default for {', '.join(missing)}; pass them as parameters")
+    # The run's interval, else the model folder's measured one, else guidance at every step.
+    interval = parse_interval(params.guidance_interval or defaults.get("guidance_interval") or "all")
     return SamplingSettings(
+        guidance_interval=None if interval is None else interval.text(),
         scheduler=chosen["scheduler"] or defaults["scheduler"],
         steps=params.steps or int(defaults["steps"]),
         guidance_scale=params.guidance_scale or float(defaults["guidance_scale"]),
@@ -245,6 +250,15 @@ def _sampling(params: NightlyParams, defaults: dict) -> SamplingSettings:
         height=int(defaults["height"]),
         max_sequence_length=defaults.get("max_sequence_length"),
     )
+
+
+def _sampling_identity(sampling: SamplingSettings) -> dict:
+    """The sampling settings as the run id covers them: an unset guidance interval is left out, so runs
+    made before intervals existed keep their ids."""
+    fields = dict(sampling.__dict__)
+    if fields["guidance_interval"] is None:
+        del fields["guidance_interval"]
+    return fields
 
 
 def _with_plan_errors(validation, plan_errors) -> pa.Table:

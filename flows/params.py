@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import MISSING, AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from catalog.vocabulary import CATEGORIES
+from catalog_concepts.engine.guidance import parse_interval
 from catalog_concepts.engine.schedulers import SCHEDULERS
 from flows.registry import DEFAULT_MODEL, DEFAULT_POLICY, check_choice, load_registry
 
@@ -41,6 +42,14 @@ def _guidance(value: float) -> float:
     if value != 0 and not 1.0 <= value <= 30.0:
         raise ValueError(f"guidance_scale must be 0 (the model's default) or between 1 and 30; got {value}")
     return value
+
+
+def _interval_text(value: str) -> str:
+    """"" (the model's default), "all", or canonical "lo,hi"; anything else is refused with what is allowed."""
+    if value.strip() == "":
+        return ""
+    interval = parse_interval(value)
+    return "all" if interval is None else interval.text()
 
 
 # A date a form shows as a date picker that may stay empty: empty (or "today") is today, UTC, when the
@@ -78,6 +87,11 @@ class NightlyParams(BaseModel):
     guidance_scale: Annotated[float, AfterValidator(_guidance)] = Field(
         0.0, ge=0.0, le=30.0, title="Guidance scale", description="CFG scale, 1 = no guidance (0: the model's default)",
     )
+    guidance_interval: Annotated[str, AfterValidator(_interval_text)] = Field(
+        "", title="Guidance interval",
+        description="Noise levels (EDM sigma) where guidance applies: 'all' (every step), or 'low,high' such as '0,5' "
+                    "(no guidance at the noisiest steps keeps variants varied) (empty: the model's default)",
+    )
     seed: int = Field(0, ge=0, title="Seed", description="Run seed; each image's seed derives from (seed, sku, variant)")
     batch_size: int = Field(16, ge=1, le=256, title="Batch size", description="Images per denoiser batch")
     skus_per_shard: int = Field(128, ge=1, le=10_000, title="SKUs per shard", description="SKUs per Prefect task")
@@ -114,6 +128,9 @@ class NightlyParams(BaseModel):
 _NOT_IN_RUN_ID = {
     "batch_size", "skus_per_shard", "max_bad_fraction", "bucket", "device", "run_id", "shard_workers", "shard_worker_deployment",
     "shard_timeout_minutes",
+    # The resolved sampling settings name the interval (only when one is used, so run ids made before
+    # intervals existed stay the same).
+    "guidance_interval",
     "catalog_uri", "allow_sample_catalog", "model", "policy", "thresholds_file", "limit", "skus", "categories",
 }
 # The "model's default" of the form, written as the run id has always written it (null), so run ids

@@ -160,6 +160,7 @@ def run(
     scheduler: str = _nightly_option("scheduler", help=f"Sampler: {MODEL_DEFAULT!r} (the model's own) or {_SCHEDULER_NAMES}"),
     steps: int = _nightly_option("steps"),
     guidance: float = _nightly_option("guidance_scale", "--guidance"),
+    guidance_interval: str = _nightly_option("guidance_interval"),
     seed: int = _nightly_option("seed"),
     batch_size: int = _nightly_option("batch_size"),
     skus_per_shard: int = _nightly_option("skus_per_shard"),
@@ -175,6 +176,7 @@ def run(
         _print_summary(_run(
             # "today" rather than nothing: the run's parameters in the UI then say which day was meant.
             run_date=run_date, model=model, scheduler=scheduler, steps=steps, guidance_scale=guidance, policy=policy,
+            guidance_interval=guidance_interval,
             # A person at a terminal may run the shipped sample (the default of --catalog, as its help
             # says); a deployment refuses it unless its run says allow_sample_catalog.
             catalog_uri=catalog, allow_sample_catalog=True, limit=limit,

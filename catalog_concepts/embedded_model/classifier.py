@@ -101,6 +101,18 @@ def predict(net, images: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def features(net, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The judge's 128-d pooled trunk features (N, 128) of images (N, 64, 64, 3): the space its heads read."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch):
+            f = net.trunk(to_input(images[s : s + batch]))  # (B, 64, 4, 4)
+            out.append(torch.cat([f.mean((2, 3)), f.amax((2, 3))], 1).numpy())  # (B, 128), as in forward
+    return np.concatenate(out)
+
+
 def accuracy_on_renders(net, n: int = 1_000, seed: int = 12_345) -> dict[str, float]:
     """Accuracy per head (and all three) on fresh held-out-combination renders with unseen seeds."""
     from catalog_concepts.embedded_model.dataset import render_images, sample_attributes

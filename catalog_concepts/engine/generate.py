@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from catalog_concepts.engine.guidance import guidance_interval, parse_interval
 from catalog_concepts.engine.load import LoadedModel
 from catalog_concepts.engine.schedulers import make_scheduler
 from catalog_concepts.engine.seeds import image_generator
@@ -56,9 +57,17 @@ class SamplingSettings:
     width: int
     height: int
     max_sequence_length: int | None = None
+    # "lo,hi": CFG only where the noise level σ is in (lo, hi] (catalog_concepts/engine/guidance.py);
+    # None: at every step, plain CFG. Canonical text (GuidanceInterval.text) so that equal intervals
+    # make equal request identities.
+    guidance_interval: str | None = None
 
     def check(self) -> None:
         """Raise a short error on values no sampler accepts."""
+        if self.guidance_interval is not None:
+            interval = parse_interval(self.guidance_interval)
+            if interval is None or interval.text() != self.guidance_interval:
+                raise ValueError(f"guidance_interval must be canonical 'lo,hi' text or None, got {self.guidance_interval!r}")
         if not 1 <= self.steps <= 1000:
             raise ValueError(f"steps must be in 1..1000, got {self.steps}")
         if not 1.0 <= self.guidance_scale <= 30.0:
@@ -121,19 +130,23 @@ def _generate_batch(model: LoadedModel, batch: Sequence[ImageRequest], settings:
         if embeddings is not None:
             # PixArt defaults negative_prompt to "" and refuses it beside embeddings: pass None.
             kwargs.update(prompt=None, negative_prompt=None, **embeddings)
-        output = pipe(**kwargs)
+        interval = parse_interval(settings.guidance_interval or "") if settings.guidance_scale > 1.0 else None
+        with guidance_interval(_denoiser(pipe), interval, pipe.scheduler) as limited:
+            output = pipe(**kwargs)
         elapsed = time.perf_counter() - started
         calls.remove()
     images = np.asarray(output.images)  # (B, H, W, 3) float in [0, 1]
     pixels = (images * 255.0).round().clip(0, 255).astype(np.uint8)  # (B, H, W, 3)
-    # Batched CFG runs the conditional and unconditional branch in one call: two predictions.
+    # Batched CFG runs the conditional and unconditional branch in one call: two predictions; a step
+    # outside the guidance interval runs the conditional one only.
     branches = 2 if settings.guidance_scale > 1.0 else 1
+    evals = calls.count * branches - (limited.single_branch_calls if limited is not None else 0)
     scheduler_config = dict(pipe.scheduler.config)
     return [
         GeneratedImage(
             request=request,
             pixels=pixels[i],
-            denoiser_evals=calls.count * branches,
+            denoiser_evals=evals,
             compute_seconds=elapsed / len(batch),
             scheduler_class=type(pipe.scheduler).__name__,
             scheduler_config=scheduler_config,
@@ -177,8 +190,12 @@ class _CallCounter:
         self._handle.remove()
 
 
-def _count_denoiser_calls(pipe) -> _CallCounter:
+def _denoiser(pipe):
     denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
     if denoiser is None:
         raise ValueError(f"{type(pipe).__name__} has neither a transformer nor a unet denoiser")
-    return _CallCounter(denoiser)
+    return denoiser
+
+
+def _count_denoiser_calls(pipe) -> _CallCounter:
+    return _CallCounter(_denoiser(pipe))

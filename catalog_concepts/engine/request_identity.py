@@ -36,6 +36,9 @@ def request_sha256(request: ImageRequest, sampling: SamplingSettings, weights_sh
         "max_sequence_length": sampling.max_sequence_length,
         "weights_sha256": weights_sha256,
     }
+    # Only when set: a request without a guidance interval keeps the digest it had before intervals existed.
+    if sampling.guidance_interval is not None:
+        fields["guidance_interval"] = sampling.guidance_interval
     # JSON with sorted keys: an unambiguous encoding ("a", "b|c") never meets ("a|b", "c").
     encoded = json.dumps(fields, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     return hashlib.sha256(encoded).hexdigest()

@@ -58,6 +58,7 @@ class Making:
     denoiser_evals: int
     compute_seconds: float
     generator_device: str = "cpu"
+    guidance_interval: str | None = None  # "lo,hi" in EDM σ; None: guidance at every step
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ def manifest_row(origin: Origin, making: Making, judgement: Judgement, stored: S
         "request_sha256": origin.request_sha256,
         "worker_host": socket.gethostname(),
         "worker_pid": os.getpid(),
+        "guidance_interval": making.guidance_interval,
     }
 
 

@@ -184,6 +184,7 @@ def sampling_from_row(row: dict, model_dir: str | Path):
         width=int(row["width"]),
         height=int(row["height"]),
         max_sequence_length=read_defaults(model_dir).get("max_sequence_length"),
+        guidance_interval=row.get("guidance_interval"),
     )
 
 

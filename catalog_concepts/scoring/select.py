@@ -15,7 +15,7 @@ from catalog_concepts.assets import packaged
 from catalog_concepts.scoring.duplicates import hamming
 
 DEFAULT_SELECTION_PATH = packaged("catalog_concepts.scoring", "selection.yaml")
-CONFIG_KEYS: tuple[str, ...] = ("version", "keep", "require", "terms", "min_phash_distance")
+CONFIG_KEYS: tuple[str, ...] = ("version", "keep", "require", "terms", "min_phash_distance", "variety_slack")
 TERM_KEYS: tuple[str, ...] = ("weight", "worst", "best", "scale")
 BOUND_KEYS: tuple[str, ...] = ("min", "max")
 SCALES: tuple[str, ...] = ("linear", "log")
@@ -42,6 +42,7 @@ class SelectionConfig:
     require: dict[str, dict[str, float]]
     terms: tuple[Term, ...]
     min_phash_distance: int
+    variety_slack: float  # composite points a later pick may give up for a more different look (0: best composite only)
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,10 @@ def load_selection_config(path: str | Path | None = None) -> SelectionConfig:
         terms.append(term)
     if not terms:
         raise ValueError(f"{path}: terms must name at least one score")
-    return SelectionConfig(data["version"], keep, require, tuple(terms), distance)
+    slack = _number(f"{path}: variety_slack", data["variety_slack"])
+    if not 0.0 <= slack <= 1.0:
+        raise ValueError(f"{path}: variety_slack must be in 0..1 (composite points), got {slack!r}")
+    return SelectionConfig(data["version"], keep, require, tuple(terms), distance, slack)
 
 
 def _score(scores: object, name: str) -> float | None:
@@ -179,21 +183,43 @@ def select_variants(candidates: Sequence[Mapping], keep: int | None, config: Sel
             (dropped if reason else eligible).append((i, composite, reason))
         eligible.sort(key=lambda e: (-e[1], candidates[e[0]]["variant"]))
         dropped.sort(key=lambda e: candidates[e[0]]["variant"])
-        kept: list[int] = []
+        kept = _pick(candidates, eligible, keep, config)
         for rank, (i, composite, _) in enumerate(eligible, start=1):
             reason = None
-            if len(kept) >= keep:
-                reason = f"not in the best {keep} (rank {rank})"
-            else:
+            if i not in kept:
                 near = _near_copy_of(candidates, i, kept, config.min_phash_distance)
-                if near is not None:
-                    reason = f"near-copy of kept variant {candidates[near]['variant']}"
-            if reason is None:
-                kept.append(i)
+                reason = (f"near-copy of kept variant {candidates[near]['variant']}" if near is not None
+                          else f"not in the best {keep} (rank {rank})")
             result[i] = Selection(kept=reason is None, rank=rank, composite=composite, drop_reason=reason)
         for rank, (i, composite, reason) in enumerate(dropped, start=len(eligible) + 1):
             result[i] = Selection(kept=False, rank=rank, composite=composite, drop_reason=reason)
     return result
+
+
+def _pick(candidates: Sequence[Mapping], eligible: Sequence[tuple[int, float, None]], keep: int, config: SelectionConfig) -> list[int]:
+    """Greedy max-min variety: the best composite first; then, among the candidates within variety_slack
+    of the best one left, the one farthest (pHash bits) from every kept variant. Near-copies never."""
+    kept: list[int] = []
+    while len(kept) < keep:
+        left = [(i, c) for i, c, _ in eligible if i not in kept and _near_copy_of(candidates, i, kept, config.min_phash_distance) is None]
+        if not left:
+            break
+        if not kept or config.variety_slack == 0:
+            kept.append(left[0][0])
+            continue
+        window = [(i, c) for i, c in left if c >= left[0][1] - config.variety_slack]
+        # Farthest from the kept set first; then the better composite; then the lower variant (window is in that order).
+        kept.append(max(window, key=lambda e: (_distance_to(candidates, e[0], kept), e[1]))[0])
+    return kept
+
+
+def _distance_to(candidates: Sequence[Mapping], i: int, kept: Sequence[int]) -> int:
+    """pHash bits from candidate i to its nearest kept candidate; -1 when a hash is missing (least preferred)."""
+    mine = candidates[i].get("phash")
+    others = [candidates[j].get("phash") for j in kept]
+    if not mine or not all(others):
+        return -1
+    return min(hamming(mine, other) for other in others)
 
 
 def _near_copy_of(candidates: Sequence[Mapping], i: int, kept: Sequence[int], max_bits: int) -> int | None:

@@ -248,7 +248,8 @@ def _making(model: LoadedModel, sampling: SamplingSettings):
         return Making(
             model_id=model.model_id, weights_sha256=model.weights_sha256, pipeline_class=model.pipeline_class,
             scheduler_class=g.scheduler_class, scheduler_config=g.scheduler_config, steps=sampling.steps,
-            guidance_scale=sampling.guidance_scale, dtype=model.placement.dtype, width=sampling.width, height=sampling.height,
+            guidance_scale=sampling.guidance_scale, guidance_interval=sampling.guidance_interval, dtype=model.placement.dtype,
+            width=sampling.width, height=sampling.height,
             device_name=model.placement.device_name, denoiser_evals=g.denoiser_evals, compute_seconds=g.compute_seconds,
         )
     return made
@@ -270,4 +271,6 @@ def _c2pa_parameters(spec: RunSpec, model: LoadedModel, p: PlannedImage) -> dict
         "model_id": model.model_id, "weights_sha256": model.weights_sha256, "seed": p.request.seed,
         "steps": spec.sampling.steps, "guidance_scale": spec.sampling.guidance_scale, "scheduler": spec.sampling.scheduler,
         "width": spec.sampling.width, "height": spec.sampling.height, "dtype": model.placement.dtype,
+        # Only when set, as in the request identity: an image guided at every step says nothing new.
+        **({"guidance_interval": spec.sampling.guidance_interval} if spec.sampling.guidance_interval is not None else {}),
     }

@@ -94,13 +94,14 @@ _COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "request_sha256": (pa.string(), "SHA-256 hex of what was asked of the model (engine.request_identity): prompts, seed, sampler, weights."),
     "worker_host": (pa.string(), "Host name of the machine whose process made the image (flow_run_id names the flow run)."),
     "worker_pid": (pa.int64(), "Process id of the worker process that made the image on worker_host."),
+    "guidance_interval": (pa.string(), "Noise levels 'lo,hi' (EDM sigma) where CFG was applied (engine/guidance.py); null: every step."),
 }
 FIELD_DOCS: dict[str, str] = {name: doc for name, (_, doc) in _COLUMNS.items()}
 
 # Columns added after v1: nullable, and rows_to_table fills them with null when a row omits them.
 ADDED_COLUMNS: tuple[str, ...] = (
     "c2pa_manifest_label", "category", "kept", "selection_rank", "selection_composite", "drop_reason", "policy_inputs",
-    "request_sha256", "worker_host", "worker_pid",
+    "request_sha256", "worker_host", "worker_pid", "guidance_interval",
 )
 _NULLABLE = {"flow_run_id", "s3_uri", "sha256", "bytes", "phash", *ADDED_COLUMNS}
 MANIFEST_SCHEMA: pa.Schema = pa.schema(

@@ -10,7 +10,8 @@ COMMANDS = typer.main.get_command(app).commands
 # option (click's parameter name) -> NightlyParams field; the rest of run's options are the command line's own.
 RUN_OPTIONS = {
     "limit": "limit", "variants": "variants_per_sku", "model": "model", "scheduler": "scheduler", "steps": "steps",
-    "guidance": "guidance_scale", "seed": "seed", "batch_size": "batch_size", "skus_per_shard": "skus_per_shard",
+    "guidance": "guidance_scale", "guidance_interval": "guidance_interval",
+    "seed": "seed", "batch_size": "batch_size", "skus_per_shard": "skus_per_shard",
     "max_bad_fraction": "max_bad_fraction", "policy": "policy",
 }
 
@@ -24,7 +25,9 @@ def test_run_option_defaults_are_the_flows(option: str, field: str) -> None:
     assert _param("run", option).default == NightlyParams.model_fields[field].default
 
 
-@pytest.mark.parametrize("option", ["limit", "steps", "guidance", "seed", "batch_size", "skus_per_shard", "max_bad_fraction", "variants"])
+@pytest.mark.parametrize(
+    "option", ["limit", "steps", "guidance", "guidance_interval", "seed", "batch_size", "skus_per_shard", "max_bad_fraction", "variants"],
+)
 def test_run_option_help_is_the_fields_description(option: str) -> None:
     assert _param("run", option).help == NightlyParams.model_fields[RUN_OPTIONS[option]].description
 

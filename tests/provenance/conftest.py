@@ -81,9 +81,14 @@ def generated(tiny_model_dir, sampling):
 def publish_run(generated, sampling, signer):
     """Publish the session's generated images into a bucket and commit their manifest."""
 
-    def publish(s3: S3Settings, *, run_id: str | None = None, sign: bool = True, commit: bool = True) -> PublishedRun:
+    def publish(s3: S3Settings, *, run_id: str | None = None, sign: bool = True, commit: bool = True,
+                sampled: SamplingSettings | None = None) -> PublishedRun:
+        """sampled: make the six images again with these settings (the session's are `sampling`)."""
         base_run_id, model, images = generated
         run_id = run_id or base_run_id
+        used = sampled or sampling
+        if sampled is not None:
+            images = generate(model, [g.request for g in images], sampled, batch_size=len(images))
         client = boto3_client(s3)
         labelled, object_keys = [], []
         for index, g in enumerate(images):
@@ -91,7 +96,7 @@ def publish_run(generated, sampling, signer):
             asset = keys.asset_id(run_id, r.sku, r.variant)
             parameters = {
                 "model_id": model.model_id, "weights_sha256": model.weights_sha256, "seed": r.seed,
-                "steps": sampling.steps, "guidance_scale": sampling.guidance_scale, "scheduler": sampling.scheduler,
+                "steps": used.steps, "guidance_scale": used.guidance_scale, "scheduler": used.scheduler,
             }
             labelled.append(label_image(
                 g.pixels, asset_id=asset, prompt=r.prompt, system=SYSTEM, system_version=model.model_id,
@@ -106,7 +111,7 @@ def publish_run(generated, sampling, signer):
         ])
         created_at = dt.datetime.now(dt.UTC)
         rows = [
-            _row(run_id, model, sampling, g, item, put, s3.bucket, created_at, CATEGORIES[int(g.request.sku[-1])])
+            _row(run_id, model, used, g, item, put, s3.bucket, created_at, CATEGORIES[int(g.request.sku[-1])])
             for g, item, put in zip(images, labelled, puts, strict=True)
         ]
         manifest = keys.manifest_key(RUN_DATE, run_id)
@@ -122,7 +127,8 @@ def _row(run_id, model, sampling, g, item, put, bucket, created_at, category) ->
     made = example_making(
         model_id=model.model_id, weights_sha256=model.weights_sha256, pipeline_class=model.pipeline_class,
         scheduler_class=g.scheduler_class, scheduler_config=g.scheduler_config, steps=sampling.steps,
-        guidance_scale=sampling.guidance_scale, dtype=model.placement.dtype, width=sampling.width, height=sampling.height,
+        guidance_scale=sampling.guidance_scale, guidance_interval=sampling.guidance_interval, dtype=model.placement.dtype,
+        width=sampling.width, height=sampling.height,
         device_name=model.placement.device_name, denoiser_evals=g.denoiser_evals, compute_seconds=g.compute_seconds,
     )
     return example_row(

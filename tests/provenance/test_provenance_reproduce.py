@@ -7,6 +7,7 @@ the batch mates; another batch size or thread count may flip single pixels by on
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -116,6 +117,19 @@ def test_every_published_image_regenerates_identically_in_a_batch_of_its_size(s3
         ("cpu", "float32", recorded_threads(run.rows[0]["device_name"]), BATCH)
     }
     assert results[0].summary().startswith(f"{run.rows[0]['asset_id']}: identical (max |diff| 0, ")
+
+
+def test_an_image_guided_in_an_interval_regenerates_identically(s3, publish_run, sampling, tiny_model_dir):
+    """The row's guidance_interval is honoured: regenerating without it would give other pixels."""
+    limited = dataclasses.replace(sampling, guidance_interval="0,5")
+    run = publish_run(s3, sampled=limited)
+    assert {row["guidance_interval"] for row in run.rows} == {"0,5"}
+    assert sampling_from_row(run.rows[0], tiny_model_dir).guidance_interval == "0,5"
+    clear_cache()
+    results = [reproduce(s3, row["asset_id"], model_dir=tiny_model_dir, batch_size=BATCH) for row in run.rows]
+    assert [r.verdict for r in results] == [IDENTICAL] * 6
+    plain = publish_run(s3, run_id="2026-11-26-plain", commit=False).rows
+    assert {row["sha256"] for row in plain}.isdisjoint(row["sha256"] for row in run.rows)
 
 
 def test_other_batch_mates_and_positions_give_the_same_pixels(generated, sampling, tiny_model_dir):

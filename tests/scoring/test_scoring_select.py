@@ -19,7 +19,7 @@ def _cand(sku="A", variant=0, decision="publish_labeled_preview", failures=(), p
 
 
 def test_packaged_config():
-    assert CONFIG.keep == 2 and CONFIG.require == {"alignment": {"min": 0.5}}
+    assert CONFIG.keep == 2 and CONFIG.require == {"alignment": {"min": 0.5}} and CONFIG.variety_slack == 0.1
     assert [t.score for t in CONFIG.terms] == ["alignment", "sharpness", "mean_saturation"]
 
 
@@ -99,6 +99,7 @@ def test_scores_as_parquet_map_pairs():
     [
         ({"keep": 0}, "keep must be"),
         ({"min_phash_distance": 65}, "0..64"),
+        ({"variety_slack": 1.5}, "variety_slack must be in 0..1"),
         ({"terms": {}}, "at least one"),
         ({"terms": {"x": {"weight": 1, "worst": 1, "best": 1, "scale": "linear"}}}, "worst != best"),
         ({"terms": {"x": {"weight": 1, "worst": 0, "best": 1, "scale": "log"}}}, "log scale"),
@@ -124,3 +125,46 @@ def test_bad_configs_raise(tmp_path, edit, message):
 def test_candidates_must_carry_the_keys():
     with pytest.raises(ValueError, match="keys sku, variant, decision, scores, technical_failures"):
         select_variants([{"sku": "A"}], keep=1)
+
+
+# pHashes 0, 8 and 48 bits from H0: a near-ish look, and a different one.
+H0, H8, H48 = "0" * 16, "00000000000000ff", "0000ffffffffffff"
+
+
+def test_the_second_pick_is_the_most_different_within_the_slack():
+    """Variant 1 is a hair better than variant 2 but looks like variant 0; variant 2 looks different: keep 0 and 2."""
+    candidates = [
+        _cand(variant=0, alignment=0.99, phash=H0),
+        _cand(variant=1, alignment=0.97, phash=H8),
+        _cand(variant=2, alignment=0.95, phash=H48),
+    ]
+    selections = select_variants(candidates, keep=2)
+    assert [s.kept for s in selections] == [True, False, True]
+    assert [s.rank for s in selections] == [1, 2, 3]  # rank stays the composite's
+    assert selections[1].drop_reason == "not in the best 2 (rank 2)"
+
+
+def test_variety_never_buys_more_than_the_slack():
+    """A different look whose composite is more than variety_slack below the best left is not taken."""
+    candidates = [
+        _cand(variant=0, alignment=0.99, phash=H0),
+        _cand(variant=1, alignment=0.97, phash=H8),
+        _cand(variant=2, alignment=0.60, phash=H48),
+    ]
+    assert [s.kept for s in select_variants(candidates, keep=2)] == [True, True, False]
+
+
+def test_zero_slack_keeps_the_best_composites(tmp_path):
+    import yaml
+
+    from catalog_concepts.scoring.select import DEFAULT_SELECTION_PATH
+
+    data = yaml.safe_load(DEFAULT_SELECTION_PATH.read_text()) | {"variety_slack": 0}
+    path = tmp_path / "selection.yaml"
+    path.write_text(yaml.safe_dump(data))
+    candidates = [
+        _cand(variant=0, alignment=0.99, phash=H0),
+        _cand(variant=1, alignment=0.97, phash=H8),
+        _cand(variant=2, alignment=0.95, phash=H48),
+    ]
+    assert [s.kept for s in select_variants(candidates, keep=2, config=load_selection_config(path))] == [True, True, False]
