@@ -5,6 +5,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Completed, Failed
+from prefect.utilities.annotations import quote  # decision rows are data: not walked for futures by Prefect
 from prefect.utilities.hashing import file_hash
 from pydantic import BaseModel, Field
 
@@ -79,7 +80,7 @@ def review(params: ReviewParams) -> dict:
         rows, source = form_rows(form), UI_SOURCE
 
     # 2. Check, promote and log them.
-    result: IngestResult = ingest_decisions_task(s3, rows, source)
+    result: IngestResult = ingest_decisions_task(s3, quote(rows), source)
     if result.rejected:
         create_table_artifact(
             [{"row": r.source_row, "asset_id": r.asset_id, "reason": r.reason} for r in result.rejected],

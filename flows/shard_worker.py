@@ -12,6 +12,7 @@ import time
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote  # a shard's requests are data, not futures: not walked by Prefect
 
 from catalog_concepts.shards.run_plan import read_plan
 from catalog_concepts.shards.shard_claims import claim_next, shard_keys, share_order
@@ -62,7 +63,7 @@ def shard_worker(plan_key: str, share: int = 0, shares: int = 1, bucket: str | N
             claimed = claim_next(client, s3.bucket, run_id, pending)
         if claimed is not None:
             index, lease = claimed
-            in_flight[index] = (render_shard_task.submit(plan.spec, index, plan.shards[index], s3), lease)
+            in_flight[index] = (render_shard_task.submit(plan.spec, index, quote(plan.shards[index]), s3), lease)
             continue
         if not in_flight:
             waits += 1  # every pending shard is held by a live peer

@@ -118,9 +118,9 @@ def saturation(images: np.ndarray) -> float:
     return float(np.where(mx > 1e-6, (mx - mn) / np.maximum(mx, 1e-6), 0.0).mean())
 
 
-def real_renders(seeds_per_combo: int, seed: int = 777) -> np.ndarray:
+def real_renders(seeds_per_combo: int, seed: int = 777, combos: tuple = HELD_OUT) -> np.ndarray:
     """Renders (N, 64, 64, 3) float 0-255 of the held-out prompts, as many per combination as generated."""
-    attrs, _ = heldout_prompts(seeds_per_combo)
+    attrs, _ = heldout_prompts(seeds_per_combo, combos)
     return render_images(attrs, seed).astype(np.float32)
 
 

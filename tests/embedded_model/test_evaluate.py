@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from catalog_concepts.embedded_model.evaluate import METRIC_KEYS, SamplerConfig, diversity, evaluate_config, saturation
+from catalog_concepts.embedded_model.evaluate import (
+    METRIC_KEYS,
+    SamplerConfig,
+    choose_variety_default,
+    diversity,
+    evaluate_config,
+    precision_recall,
+    real_renders,
+    saturation,
+)
+from catalog_concepts.engine.guidance import GuidanceInterval
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +33,13 @@ def test_small_evaluation_returns_every_metric(tiny_pipeline, scheduler):
     from catalog_concepts.embedded_model.dataset import HELD_OUT
 
     net = build_classifier().eval()  # untrained: this test checks the plumbing, not the numbers
-    row = evaluate_config(tiny_pipeline, net, SamplerConfig(scheduler, 2, 3.0), seeds_per_combo=2,
-                          max_sequence_length=24, combos=HELD_OUT[:2])
+    row = evaluate_config(tiny_pipeline, net, SamplerConfig(scheduler, 2, 3.0, GuidanceInterval(0.0, 5.0)), seeds_per_combo=2,
+                          max_sequence_length=24, combos=HELD_OUT[:2], real=real_renders(2, combos=HELD_OUT[:2]))
     assert set(METRIC_KEYS) <= set(row)
-    for k in ("category", "color", "background", "all", "saturation"):
+    for k in ("category", "color", "background", "all", "saturation", "precision", "recall"):
         assert 0.0 <= row[k] <= 1.0
     assert row["images_per_s"] > 0 and not math.isnan(row["diversity"])
+    assert row["diversity_ratio"] > 0 and row["pixel_mad_ratio"] > 0
 
 
 def test_diversity_and_saturation_on_known_images():
@@ -81,3 +92,23 @@ def test_meets_targets_needs_every_metric():
     assert meets_targets(_row("ddim", 20, 3, 0.91, 4.0))
     assert not meets_targets(_row("ddim", 20, 3, 0.91, 3.9))
     assert not meets_targets(_row("ddim", 20, 3, 0.91, 5, bg=0.97))
+
+
+def test_precision_and_recall_of_known_feature_sets():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(40, 8))
+    assert precision_recall(real, real.copy()) == (1.0, 1.0)
+    assert precision_recall(real, real + 100.0) == (0.0, 0.0)  # far away: no fidelity, no coverage
+    # Generated samples collapsed onto a few real points: faithful (precision 1) but covering little (low recall).
+    precision, recall = precision_recall(real, np.repeat(real[:2], 20, axis=0))
+    assert precision == 1.0 and recall < 0.3
+
+
+def test_the_variety_default_is_the_most_varied_row_that_keeps_adherence():
+    rows = [
+        {"all": 0.98, "diversity_ratio": 0.55, "images_per_s": 13.0},
+        {"all": 0.96, "diversity_ratio": 0.80, "images_per_s": 15.0},
+        {"all": 0.93, "diversity_ratio": 0.95, "images_per_s": 16.0},  # too little adherence
+    ]
+    assert choose_variety_default(rows) is rows[1]
+    assert choose_variety_default(rows[2:]) is rows[2]  # nothing keeps adherence: the best adherence

@@ -61,6 +61,8 @@ def test_defaults_are_plain_values_a_form_can_show():
         ({"device": "tpu"}, "Input should be"),
         ({"guidance_scale": 0.5}, "0 \\(the model's default\\) or between 1 and 30"),
         ({"limit": -1}, "greater than or equal to 0"),
+        ({"guidance_interval": "5,0"}, "0 <= sigma_low < sigma_high"),
+        ({"guidance_interval": "noisy"}, "'all' or 'sigma_low,sigma_high'"),
     ],
 )
 def test_bad_choices_are_refused_naming_what_is_allowed(values, error):
@@ -89,3 +91,16 @@ def test_the_readme_table_lists_every_field_with_its_title():
     section = readme[readme.index("## Flow parameters"):]
     rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", section[: section.index("\n\n", section.index("| parameter"))], re.M)
     assert [(name, title.strip()) for name, title in rows] == [(n, f.title) for n, f in NightlyParams.model_fields.items()]
+
+
+@pytest.mark.parametrize(("given", "kept"), [("", ""), ("ALL", "all"), ("0.30, 5.0", "0.3,5"), ("0,inf", "0,inf")])
+def test_the_guidance_interval_is_kept_in_one_spelling(given, kept):
+    assert NightlyParams(guidance_interval=given).guidance_interval == kept
+
+
+def test_the_guidance_interval_names_the_run_through_the_resolved_sampling_only():
+    """The parameter is left out of the run id; the sampling settings it resolves to (with the interval) are in."""
+    base = derive_run_id(NightlyParams(run_date="2026-10-01"), RESOLVED)
+    assert derive_run_id(NightlyParams(run_date="2026-10-01", guidance_interval="0,5"), RESOLVED) == base
+    limited = {**RESOLVED, "sampling": {**RESOLVED["sampling"], "guidance_interval": "0,5"}}
+    assert derive_run_id(NightlyParams(run_date="2026-10-01"), limited) != base

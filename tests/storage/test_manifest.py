@@ -37,8 +37,9 @@ RUN_DATE = dt.date(2026, 11, 26)
 def manifest_row(run_id: str = "run-1", sku: str = "SKU-1", variant: int = 0, **overrides) -> dict:
     """A valid manifest row (the worker's builder, via tests/example_rows.py) with a NaN score; overrides replace single columns."""
     stored = Stored(bucket="bucket", key=f"review/{variant}.png", sha256="d" * 64, bytes=1234, c2pa_manifest_label=None)
-    return example_row(run_id, sku, variant, run_date=RUN_DATE, stored=stored,
-                       **{"scores": {"category": 0.93, "color": float("nan")}, **overrides})
+    run_date = overrides.pop("run_date", RUN_DATE)
+    return example_row(run_id, sku, variant, run_date=run_date, stored=stored,
+                       **{"decision": "review", "scores": {"category": 0.93, "color": float("nan")}, **overrides})
 
 
 def run_table(run_id: str = "run-1", n: int = 3, **overrides) -> pa.Table:
@@ -55,7 +56,7 @@ def test_schema_is_pinned_and_fully_documented() -> None:
     assert {f.name for f in MANIFEST_SCHEMA if f.nullable} == {
         "flow_run_id", "s3_uri", "sha256", "bytes", "phash", "c2pa_manifest_label", "category",
         "kept", "selection_rank", "selection_composite", "drop_reason", "policy_inputs",
-        "request_sha256", "worker_host", "worker_pid",
+        "request_sha256", "worker_host", "worker_pid", "guidance_interval",
     }
     assert MANIFEST_SCHEMA.field("scores").type == pa.map_(pa.string(), pa.float64())
     assert MANIFEST_SCHEMA.field("created_at").type == pa.timestamp("us", tz="UTC")
@@ -68,7 +69,7 @@ def test_rows_to_table_keeps_values() -> None:
     first = table.to_pylist()[0]
     assert first["scores"][0] == ("category", 0.93)
     assert first["scores"][1][0] == "color" and math.isnan(first["scores"][1][1])  # NaN kept: it means "not scored"
-    assert first["created_at"] == dt.datetime(2026, 11, 26, 10, 0, 0, tzinfo=dt.UTC)
+    assert first["created_at"] == dt.datetime(2026, 11, 26, 2, 0, 0, tzinfo=dt.UTC)
     assert first["seed"] == 2**40
 
 
