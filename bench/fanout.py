@@ -291,9 +291,17 @@ def _shard_tasks(children: list) -> dict:
     """Shard task runs per child run id, in start order."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
 
+    # Page through them: the API returns at most 200 per call, and a night has one task per shard.
+    tasks, page = [], 200
     with get_client(sync_client=True) as client:
-        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[c.id for c in children])))
+        while True:
+            found = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[c.id for c in children])),
+                                          sort=TaskRunSort.ID_DESC, limit=page, offset=len(tasks))
+            tasks.extend(found)
+            if len(found) < page:
+                break
     by_child: dict = {c.id: [] for c in children}
     for task in tasks:
         if task.name.startswith("shard-") and task.start_time is not None and task.end_time is not None:

@@ -10,7 +10,8 @@ default sampler (scheduler config + catalog_concepts.json). Run with OMP_WAIT_PO
 2024) x sampler, each row with adherence, the diversity ratio (pairwise distance between a prompt's
 samples, generated / real renders of the same prompts), the judge-feature precision / recall
 (Kynkäänniemi et al. 2019) and images/s; the chosen row is the highest diversity ratio whose joint
-adherence stays >= 95% (evaluate.choose_variety_default).
+adherence stays >= 95% and whose images/s is at least 90% of the current default's in the same grid
+(evaluate.choose_variety_default).
 """
 
 import argparse
@@ -108,16 +109,20 @@ def main() -> None:
                     row.update(evaluate_config(pipe, net, SamplerConfig(name, int(steps), g, interval), args.seeds, L, real=renders))
                     rows_v.append(row)
                     print(fmt_variety(row), f"<!-- {time.time() - t0:.0f}s -->", flush=True)
-        best = choose_variety_default(rows_v)
+        # The current default, when the grid holds it, sets the speed floor: a new default keeps 90% of its rate.
+        current = json.loads((args.model / "catalog_concepts.json").read_text())
+        baseline = [r for r in rows_v if (r["scheduler"], r["steps"], r["guidance_scale"], r["interval"]) ==
+                    (current["scheduler"], current["steps"], current["guidance_scale"], current.get("guidance_interval", "all"))]
+        floor = 0.9 * baseline[0]["images_per_s"] if baseline else 0.0
+        best = choose_variety_default(rows_v, min_images_per_s=floor)
         print("chosen default:", fmt_variety(best))
         if args.json:
             args.json.write_text(json.dumps({"classifier": judge, "real": real, "rows": rows_v, "default": best,
                                              "threads": args.threads, "seeds": args.seeds}, indent=2) + "\n")
         if args.write_variety_default:
-            current = json.loads((args.model / "catalog_concepts.json").read_text())
             new = {"scheduler": best["scheduler"], "steps": best["steps"], "guidance_scale": best["guidance_scale"],
                    "max_sequence_length": L, "guidance_interval": best["interval"]}
-            set_default_sampler(args.model, {**{k: current[k] for k in ("scheduler", "steps")}, **new})
+            set_default_sampler(args.model, {**current, **new})
             print("wrote", args.model / "catalog_concepts.json")
         return
 

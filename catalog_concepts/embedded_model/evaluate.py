@@ -172,14 +172,15 @@ def choose_default(rows: list[dict]) -> dict:
 VARIETY_ADHERENCE = 0.95  # issue 14: joint adherence the default must keep on held-out prompts
 
 
-def choose_variety_default(rows: list[dict]) -> dict:
-    """The highest diversity ratio among rows whose joint adherence is >= VARIETY_ADHERENCE (else the best adherence).
+def choose_variety_default(rows: list[dict], min_images_per_s: float = 0.0) -> dict:
+    """The highest diversity ratio among rows whose joint adherence is >= VARIETY_ADHERENCE and that make at least
+    min_images_per_s (issue 14: within 10% of the current default's rate); else the best adherence.
 
-    Ties (to 0.01 of ratio) go to more images/s.
+    Ties (to 0.01 of ratio) go to the higher judge-feature precision (fidelity before speed), then to more images/s.
     """
     if not rows:
         raise ValueError("no table rows to choose from")
-    pool = [r for r in rows if r["all"] >= VARIETY_ADHERENCE]
+    pool = [r for r in rows if r["all"] >= VARIETY_ADHERENCE and r["images_per_s"] >= min_images_per_s]
     if not pool:
         return max(rows, key=lambda r: (r["all"], r["diversity_ratio"]))
-    return max(pool, key=lambda r: (round(r["diversity_ratio"] * 100), r["images_per_s"]))
+    return max(pool, key=lambda r: (round(r["diversity_ratio"] * 100), round(r["precision"] * 100), r["images_per_s"]))

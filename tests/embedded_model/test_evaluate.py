@@ -106,9 +106,11 @@ def test_precision_and_recall_of_known_feature_sets():
 
 def test_the_variety_default_is_the_most_varied_row_that_keeps_adherence():
     rows = [
-        {"all": 0.98, "diversity_ratio": 0.55, "images_per_s": 13.0},
-        {"all": 0.96, "diversity_ratio": 0.80, "images_per_s": 15.0},
-        {"all": 0.93, "diversity_ratio": 0.95, "images_per_s": 16.0},  # too little adherence
+        {"all": 0.98, "diversity_ratio": 0.55, "precision": 0.5, "images_per_s": 13.0},
+        {"all": 0.96, "diversity_ratio": 0.80, "precision": 0.5, "images_per_s": 9.0},
+        {"all": 0.96, "diversity_ratio": 0.803, "precision": 0.4, "images_per_s": 15.0},  # a tie on variety: less fidelity
+        {"all": 0.93, "diversity_ratio": 0.95, "precision": 0.5, "images_per_s": 16.0},  # too little adherence
     ]
     assert choose_variety_default(rows) is rows[1]
-    assert choose_variety_default(rows[2:]) is rows[2]  # nothing keeps adherence: the best adherence
+    assert choose_variety_default(rows[3:]) is rows[3]  # nothing keeps adherence: the best adherence
+    assert choose_variety_default(rows, min_images_per_s=10.0) is rows[2]  # too slow to be the default: rows[1]
