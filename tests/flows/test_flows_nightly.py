@@ -106,6 +106,20 @@ def test_sample_catalog_end_to_end_then_rerun_adds_nothing(harness, s3_env, mode
     assert read_manifests(s3).num_rows == len(manifest)
 
 
+def test_a_guidance_interval_is_a_run_choice_recorded_per_image(harness, s3_env, model_dir):
+    """guidance_interval reaches every image: another run id, the manifest column, one branch at unguided steps."""
+    sampler = {"scheduler": "dpmsolver++", "steps": 4}  # its first step is above sigma 5 on the tiny model's schedule
+    plain = nightly_campaign(**_params(model_dir, **sampler))
+    limited = nightly_campaign(**_params(model_dir, **sampler, guidance_interval="0,5"))
+    assert (plain["status"], limited["status"]) == ("committed", "committed") and limited["run_id"] != plain["run_id"]
+    rows = read_manifests(s3_env).to_pylist()
+    by_run = {run: [r for r in rows if r["run_id"] == run] for run in (plain["run_id"], limited["run_id"])}
+    assert {r["guidance_interval"] for r in by_run[plain["run_id"]]} == {None}
+    assert {r["guidance_interval"] for r in by_run[limited["run_id"]]} == {"0,5"}
+    assert {r["denoiser_evals"] for r in by_run[plain["run_id"]]} == {4 * 2}
+    assert {r["denoiser_evals"] for r in by_run[limited["run_id"]]} == {4 * 2 - 1}
+
+
 def test_too_many_bad_rows_fail_the_run_with_the_quarantine_kept(harness, s3_env, model_dir):
     from catalog.validate import CatalogRejectedError
 
