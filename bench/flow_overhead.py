@@ -36,7 +36,8 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 
 FLOW, PLAIN = "flow", "plain"
 # The flow's steps in the order it runs them (flows/nightly.py); "shards" is step 7's wall time.
-FLOW_STAGES = ("resolve", "catalog_read", "run_id", "lease", "validation", "planning", "shards", "commit", "verification", "report")
+FLOW_STAGES = ("resolve", "catalog_read", "run_id", "lease", "validation", "planning", "shards", "verification", "commit", "confirmation",
+               "report")
 # Inside the shards, per shard (catalog_concepts/shards/shard.py), summed over shards.
 SHARD_STAGES = (
     "resume_check", "model_load", "waiting", "generation", "scoring (beside generation)", "labelling (beside generation)",

@@ -9,7 +9,7 @@ on each worker's disk.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from prefect.client.orchestration import get_client
@@ -37,11 +37,13 @@ def run_on_fleet(
     deployment: str,
     logger,
     on_progress: Callable[[int], None],
+    on_shard: Callable[[ShardOutcome], None] = lambda outcome: None,
     stall_seconds: float = 1800.0,
     poll_seconds: float = 1.0,
 ) -> list[ShardOutcome]:
     """Run every shard on `workers` child flow runs of `deployment`; return each shard's rows as S3 holds them.
 
+    on_shard: called with each shard's outcome as soon as its rows are read (during the night), once per shard.
     stall_seconds: when no shard is staged for this long while children run, the round's children
     are cancelled (their workers stop their processes) and the next round retries the pending shards.
     """
@@ -51,18 +53,31 @@ def run_on_fleet(
         raise ValueError(f"stall_seconds must be > 0, got {stall_seconds}")
     client = boto3_client(s3)
     keys = [staging.shard_key(spec.run_id, i, image_identities(spec, images)) for i, images in enumerate(shards)]
+    collected: dict[int, ShardOutcome] = {}  # shards whose rows were read and whose objects S3 holds
+
+    def collect(staged: set[str]) -> dict[int, str]:
+        """Read the rows of newly staged shards (and HEAD their objects), hand each good one to on_shard at
+        once; returns what is wrong with the others (read again on the next call)."""
+        new = {i: key for i, key in enumerate(keys) if key in staged and i not in collected}
+        problems = {}
+        for index, (rows, stale) in sorted(_read_shards(client, s3.bucket, new).items()):
+            if rows is None or stale:
+                problems[index] = "not staged" if rows is None else stale[0]
+            else:
+                collected[index] = ShardOutcome(index=index, rows=rows, resumed=False)
+                on_shard(collected[index])
+        return problems
 
     # 1. Staged shards from an earlier attempt count only while S3 holds every object they name;
     #    the others are discarded here so that the children make them again.
-    resumed = set()
-    for index, (rows, stale) in enumerate(_staged_shards(client, s3.bucket, spec.run_id, keys)):
-        if rows is None:
-            continue
+    staged = staging.staged_keys(client, s3.bucket, spec.run_id)
+    for index, (rows, stale) in _read_shards(client, s3.bucket, {i: key for i, key in enumerate(keys) if key in staged}).items():
         if stale:
             logger.warning("shard %d: staged rows name %d missing or changed objects (first: %s); it is made again", index, len(stale), stale[0])
             staging.discard(client, s3.bucket, keys[index])
-        else:
-            resumed.add(index)
+        elif rows is not None:
+            collected[index] = ShardOutcome(index=index, rows=rows, resumed=True)
+            on_shard(collected[index])
 
     # 2. Store the plan once; start about one child per slot, each taking its own share first.
     plan_key = write_plan(client, s3.bucket, spec, shards)
@@ -85,8 +100,12 @@ def run_on_fleet(
         #    when its children have ended, when every shard is staged (children still running are left
         #    to notice and end on their own while the rows are collected), or when no shard was staged
         #    for stall_seconds (all its children are cancelled).
+        # The rows of each shard are read as it is staged, so that the parent, idle while the children
+        # work, has little left to read after the last one (360 shards and 1,440 HEADs took 5.5 s there).
         def staged_images() -> int:
-            images = _staged_images(client, s3.bucket, spec.run_id, shards)
+            staged = staging.staged_keys(client, s3.bucket, spec.run_id)
+            collect(staged)
+            images = sum(len(images) for i, images in enumerate(shards) if keys[i] in staged)
             on_progress(images)
             return images
 
@@ -104,9 +123,9 @@ def run_on_fleet(
     # 4. Collect every shard's rows from S3; a shard that is still not there fails the run by name.
     #    A child still running once they are read (frozen, or waiting on a peer it has not seen finish
     #    yet) is cancelled then: healthy ones have ended on their own and show Completed in the UI.
-    outcomes, unfinished = [], []
     try:
-        staged_shards = _staged_shards(client, s3.bucket, spec.run_id, keys)
+        problems = collect(staging.staged_keys(client, s3.bucket, spec.run_id))
+        unfinished = [f"shard {index} ({problems.get(index, 'not staged')})" for index in range(len(keys)) if index not in collected]
     finally:
         if finishing:
             with get_client(sync_client=True) as api:
@@ -115,17 +134,12 @@ def run_on_fleet(
                 _cancel(api, finishing, states, "every shard staged; a shard worker still running was cancelled")
             if running:
                 logger.info("every shard staged; shard workers still running were cancelled: %s", ", ".join(running))
-    for index, (rows, stale) in enumerate(staged_shards):
-        if rows is None or stale:
-            unfinished.append(f"shard {index} ({'not staged' if rows is None else stale[0]})")
-        else:
-            outcomes.append(ShardOutcome(index=index, rows=rows, resumed=index in resumed))
     if unfinished:
         raise RuntimeError(
             f"run {spec.run_id}: {len(unfinished)} of {len(keys)} shards unfinished after {MAX_ROUNDS} rounds of shard workers: "
             f"{'; '.join(unfinished[:5])}. See the shard_worker flow runs' logs; rerunning resumes from what S3 holds"
         )
-    return outcomes
+    return [collected[index] for index in sorted(collected)]
 
 
 def _watch_round(children, staged_images: Callable[[], int], total_images: int, stall_seconds: float, poll_seconds: float):
@@ -166,28 +180,17 @@ def _cancel(api, children, states, why: str) -> list:
     return [api.read_flow_run(child.id).state for child in children]
 
 
-def _staged_images(client, bucket: str, run_id: str, shards: Sequence[Sequence[PlannedImage]]) -> int:
-    """Images of the shards staged so far (one LIST of the run's staging prefix)."""
-    indices = set()
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"staging/run={run_id}/"):
-        for obj in page.get("Contents", []):
-            name = obj["Key"].rsplit("/", 1)[-1]  # shard-00003-<digest>.parquet
-            if name.startswith("shard-"):
-                indices.add(int(name[len("shard-"):].split("-", 1)[0]))
-    return sum(len(shards[i]) for i in indices if i < len(shards))
-
-
-def _staged_shards(client, bucket: str, run_id: str, keys: Sequence[str]) -> list[tuple[list[dict] | None, list[str]]]:
-    """Per shard key: (its staged rows or None, what is wrong with the objects they name), read side by side.
+def _read_shards(client, bucket: str, keys: Mapping[int, str]) -> dict[int, tuple[list[dict] | None, list[str]]]:
+    """Per shard index: (its staged rows or None, what is wrong with the objects they name), read side by side.
 
     A night of thousands of shards is read through _COLLECT_THREADS connections at once: one at a time,
     each shard's GET and HEADs (≈ 15 ms on loopback) would add minutes to the parent's time.
     """
-    staged = staging.staged_keys(client, bucket, run_id)
-
     def read(key: str) -> tuple[list[dict] | None, list[str]]:
-        rows = staging.read_rows(client, bucket, key) if key in staged else None
+        rows = staging.read_rows(client, bucket, key)
         return rows, ([] if rows is None else staging.missing_objects(client, bucket, rows))
 
-    with ThreadPoolExecutor(max_workers=_COLLECT_THREADS, thread_name_prefix="collect") as pool:
-        return list(pool.map(read, keys))
+    if not keys:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(_COLLECT_THREADS, len(keys)), thread_name_prefix="collect") as pool:
+        return dict(zip(keys, pool.map(read, keys.values()), strict=True))

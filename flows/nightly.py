@@ -19,8 +19,9 @@ from catalog_concepts.engine.generate import SamplingSettings
 from catalog_concepts.engine.guidance import parse_interval
 from catalog_concepts.engine.load import read_defaults, weights_sha256
 from catalog_concepts.prompts.requests import plan_images, shard
+from catalog_concepts.provenance.precommit import ImagesNotVerifiedError, PrecommitVerification, not_verified_message
 from catalog_concepts.provenance.verify import RunNotIntactError, not_intact_message
-from catalog_concepts.reports.contact_sheet import DEFAULT_MAX_THUMBNAILS, thumbnail_order
+from catalog_concepts.reports.contact_sheet import DEFAULT_MAX_THUMBNAILS, thumbnail_order, thumbnail_rank
 from catalog_concepts.reports.progress import terminal_bar
 from catalog_concepts.scoring.select import DEFAULT_SELECTION_PATH
 from catalog_concepts.scoring.thresholds import DEFAULT_THRESHOLDS_PATH
@@ -46,7 +47,7 @@ from flows.resources import (
     trust_anchor_pem,
 )
 from tasks.catalog_tasks import read_catalog_task, validate_catalog_task, write_quarantine_task
-from tasks.manifest_tasks import commit_manifest_task, verify_run_task
+from tasks.manifest_tasks import commit_manifest_task, confirm_objects_task, verify_run_task
 from tasks.report_tasks import publish_run_report_task, report_from_manifest_task, start_progress, update_progress
 from tasks.shard_tasks import render_shard_task
 
@@ -139,51 +140,70 @@ def nightly_campaign(params: NightlyParams) -> dict:
 
         # 7. Generate, score, route and publish each shard (one task per shard, not per image), here or
         #    on the fleet's shard workers. A shard is skipped only when S3 holds its staged rows and
-        #    every object they name.
+        #    every object they name. Each shard's stored images are re-downloaded and verified (digest,
+        #    XMP, C2PA) as soon as the shard is done, beside the shards still running.
         #    Large arguments (a shard's requests, the night's rows) are quote()d: Prefect would otherwise walk
         #    every value looking for futures, 1.3 s for 1,440 manifest rows against 0.08 s quoted.
         #    Progress moves per decoded batch (the artifact at most every few seconds), not per shard;
         #    the bar closes on failure too, so an error line never starts after a half-drawn bar.
-        with terminal_bar(len(planned)) as progress:
-            progress_artifact = start_progress(len(planned), bar=progress)
-            if params.shard_workers:
-                outcomes = run_on_fleet(
-                    spec, shards, s3, workers=params.shard_workers, deployment=params.shard_worker_deployment, logger=logger,
-                    stall_seconds=params.shard_timeout_minutes * 60,
-                    on_progress=lambda images: update_progress(progress_artifact, images, len(planned)),
-                )
-            else:
-                outcomes, done = [], 0
-                futures = [render_shard_task.submit(spec, i, quote(images), s3, progress_artifact) for i, images in enumerate(shards)]
-                for future in as_completed(futures):
-                    outcome = future.result()
-                    outcomes.append(outcome)
-                    decisions = Counter(row["decision"] for row in outcome.rows)
-                    if outcome.stale:
-                        logger.warning("shard %d: staged rows named %d missing or changed objects (first: %s); made it again",
-                                       outcome.index, len(outcome.stale), outcome.stale[0])
-                    logger.info("shard %d %s: %d images %s",
-                                outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
-                    done += len(outcome.rows)
-                    update_progress(progress_artifact, done, len(planned))
-        clock.lap("shards")
+        with PrecommitVerification(s3, summary["manifest_uri"], trust_anchor_pem=trust_anchor_pem(),
+                                   keep_rank=thumbnail_rank, keep_max=DEFAULT_MAX_THUMBNAILS) as verifier:
+            with terminal_bar(len(planned)) as progress:
+                progress_artifact = start_progress(len(planned), bar=progress)
+                if params.shard_workers:
+                    outcomes = run_on_fleet(
+                        spec, shards, s3, workers=params.shard_workers, deployment=params.shard_worker_deployment, logger=logger,
+                        stall_seconds=params.shard_timeout_minutes * 60,
+                        on_progress=lambda images: update_progress(progress_artifact, images, len(planned)),
+                        on_shard=lambda outcome: verifier.add(outcome.rows),
+                    )
+                else:
+                    outcomes, done = [], 0
+                    futures = [render_shard_task.submit(spec, i, quote(images), s3, progress_artifact) for i, images in enumerate(shards)]
+                    for future in as_completed(futures):
+                        outcome = future.result()
+                        outcomes.append(outcome)
+                        verifier.add(outcome.rows)
+                        decisions = Counter(row["decision"] for row in outcome.rows)
+                        if outcome.stale:
+                            logger.warning("shard %d: staged rows named %d missing or changed objects (first: %s); made it again",
+                                           outcome.index, len(outcome.stale), outcome.stale[0])
+                        logger.info("shard %d %s: %d images %s",
+                                    outcome.index, "resumed" if outcome.resumed else "done", len(outcome.rows), dict(decisions))
+                        done += len(outcome.rows)
+                        update_progress(progress_artifact, done, len(planned))
+            clock.lap("shards")
 
-        # 8. Commit the manifest: written last, after every image it lists is stored, and only while
-        #    this process still holds the run.
+            # 8. Every image stored must verify before the manifest names it: a run that does not is never committed.
+            checked = verifier.result()
+            if not checked.ok:
+                raise ImagesNotVerifiedError(not_verified_message(run_id, checked.summary(), checked.failures))
+            clock.lap("verification")
+
+        # 9. Commit the manifest: written last, after every image it lists is stored and verified, and
+        #    only while this process still holds the run.
         lease.check()
         rows = [row for outcome in sorted(outcomes, key=lambda o: o.index) for row in outcome.rows]
         committed = commit_manifest_task(s3, manifest, quote(rows))
         decisions = Counter(row["decision"] for row in rows)
         clock.lap("commit")
 
-        # 9. Verify what was just published: re-download every image, check bucket, digest, XMP and C2PA.
-        #    The contact sheet's pictures are kept from these downloads rather than downloaded again.
-        verified = _verify_or_fail(s3, run_id, manifest, summary["manifest_uri"], keep=thumbnail_order(rows, DEFAULT_MAX_THUMBNAILS))
-        clock.lap("verification")
+        # 10. Confirm what the manifest names is still what was verified: one LIST per prefix (ETag and size),
+        #     since objects are written create-only. A manifest another process committed is verified in full.
+        if committed:
+            unconfirmed = confirm_objects_task(s3, quote(rows), {check.asset_id: check.etag for check in checked.rows})
+            if unconfirmed:
+                raise RunNotIntactError(not_intact_message(run_id, summary["manifest_uri"], f"{len(unconfirmed)} of "
+                                                           f"{len(checked.rows)} images changed or gone after they verified", unconfirmed))
+            verified = {"summary": f"{checked.summary()}; verified before the commit, every object confirmed unchanged after it",
+                        "kept": checked.kept}
+        else:
+            verified = _verify_or_fail(s3, run_id, manifest, summary["manifest_uri"], keep=thumbnail_order(rows, DEFAULT_MAX_THUMBNAILS))
+        clock.lap("confirmation")
         logger.info("run %s: %s", run_id, verified["summary"])
         logger.info("run %s %s: %d images %s", run_id, "committed" if committed else "was already committed", len(rows), dict(decisions))
 
-    # 10. Report: contact sheet beside the manifest; decision/score tables and a link to it as artifacts.
+    # 11. Report: contact sheet beside the manifest; decision/score tables and a link to it as artifacts.
     #     A report that fails here is written by the next rerun (step 4), so a commit never lacks one for good.
     clock.lap("lease")  # its release
     summary.update(publish_run_report_task(s3, run_date, run_id, quote(rows), {}, summary["manifest_uri"], quote(verified["kept"]),

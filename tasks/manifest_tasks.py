@@ -3,6 +3,7 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from catalog_concepts.provenance.confirm import unconfirmed_objects
 from catalog_concepts.storage.manifest import commit_manifest, rows_to_table
 from catalog_concepts.storage.settings import S3Settings, boto3_client
 
@@ -21,3 +22,9 @@ def verify_run_task(s3: S3Settings, key: str, trust_anchor_pem: bytes | None, ke
     report = verify_run(s3, key, trust_anchor_pem=trust_anchor_pem, keep=keep)
     failures = [{"asset_id": c.asset_id, "s3_uri": c.s3_uri, "problems": list(c.problems)} for c in report.failures]
     return {"ok": report.ok, "summary": report.summary(), "failures": failures[:20], "kept": report.kept}
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, timeout_seconds=600)
+def confirm_objects_task(s3: S3Settings, rows: list[dict], etags: dict[str, str]) -> list[dict]:
+    """After the commit: the rows whose object a LIST does not show as the bytes verified before it (ETag, size)."""
+    return unconfirmed_objects(boto3_client(s3), s3.bucket, rows, etags)

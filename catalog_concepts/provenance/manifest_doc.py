@@ -69,7 +69,11 @@ _PROTOCOL = """
    it works: a second process on the same run id fails at once, naming the holder. A lease lapses when its
    holder stops renewing it (at once when its pid is seen dead on the same host). Fleet shard workers take
    `leases/run=<run_id>/shard-<i>.json` the same way (work stealing, no coordinator).
-5. The manifest PUT (also `If-None-Match: *`) is the run's single commit point. A concurrent or repeated
+5. Before the commit, every image a run stored is re-downloaded and verified (SHA-256, XMP, C2PA), each
+   shard's as soon as it is staged; a run whose images do not all verify is not committed
+   (`ImagesNotVerifiedError`, naming them). The manifest PUT (also `If-None-Match: *`) is the run's
+   single commit point; after it, one LIST per prefix confirms every object it names is still the one
+   verified (ETag and size), since objects are written create-only. A concurrent or repeated
    commit of the same run_id with different content gets `AlreadyCommittedError`. A rerun of a committed
    run verifies every image it names again and writes its report if missing; if images are missing or
    changed it fails (`RunNotIntactError`) saying what and how to regenerate (delete the manifest, rerun).

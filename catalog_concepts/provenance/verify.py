@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from catalog_concepts.provenance.xmp import DIGITAL_SOURCE_TYPE, read_xmp
 from catalog_concepts.storage.keys import check_run_id
@@ -40,6 +40,7 @@ class ImageCheck:
     c2pa_state: str | None  # Trusted / Valid / Invalid / missing; None when C2PA was not required and absent
     ok: bool
     problems: tuple[str, ...] = ()
+    etag: str = ""  # the object's ETag as downloaded: a later LIST shows whether these bytes are still the ones stored
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,9 @@ def verify_run(
         # (ctypes releases the GIL) run on every core instead of queueing behind one parsing thread,
         # which was ~5.6 ms per image after a run on the 2-core box, the flow's longest step after generation.
         if not hasattr(local, "context"):
-            local.context = _reader_context(trust_anchor_pem)
-        body = _download(client, row["s3_uri"], bucket)
-        check = check_image(row, body, context=local.context, require_trusted=trust_anchor_pem is not None, require_c2pa=require_c2pa)
-        return check, body
+            local.context = reader_context(trust_anchor_pem)
+        return download_and_check_image(client, bucket, row, context=local.context,
+                                        require_trusted=trust_anchor_pem is not None, require_c2pa=require_c2pa)
 
     checks, kept = [], {}
     # Chunks bound memory: a 10k-image run is never held in memory at once.
@@ -124,6 +124,15 @@ def verify_run(
                 if check.ok and row["asset_id"] in keep:
                     kept[row["asset_id"]] = body
     return VerifyReport(manifest_uri=f"s3://{bucket}/{key}", rows=checks, unstored=len(rows) - len(stored), kept=kept)
+
+
+def download_and_check_image(
+    client, bucket: str, row: dict, *, context=None, require_trusted: bool = False, require_c2pa: bool = True
+) -> tuple[ImageCheck, bytes | Exception]:
+    """Download the object a row names from bucket and check it; (the verdict, the bytes or the download's error)."""
+    body, etag = _download(client, row["s3_uri"], bucket)
+    check = check_image(row, body, context=context, require_trusted=require_trusted, require_c2pa=require_c2pa)
+    return replace(check, etag=etag), body
 
 
 def check_image(
@@ -175,22 +184,24 @@ class ObjectMissingError(LookupError):
     """The object a manifest row names is not where the row says, or not in the manifest's bucket."""
 
 
-def _download(client, s3_uri: str, manifest_bucket: str) -> bytes | Exception:
+def _download(client, s3_uri: str, manifest_bucket: str) -> tuple[bytes | Exception, str]:
+    """(the object's bytes or why they could not be read, its ETag or "")."""
     from botocore.exceptions import ClientError
 
     bucket, key = split_s3_uri(s3_uri)
     if bucket != manifest_bucket:
         # A manifest vouches only for its own bucket: an image that lives elsewhere can be
         # deleted or replaced by whoever owns that bucket, and readers of this one never see it.
-        return ObjectMissingError(f"stored in bucket {bucket!r}, not in the manifest's bucket {manifest_bucket!r}")
+        return ObjectMissingError(f"stored in bucket {bucket!r}, not in the manifest's bucket {manifest_bucket!r}"), ""
     try:
-        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        answer = client.get_object(Bucket=bucket, Key=key)
+        return answer["Body"].read(), answer.get("ETag", "")
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return ObjectMissingError("object is missing")
-        return error
+            return ObjectMissingError("object is missing"), ""
+        return error, ""
     except Exception as error:  # reported per image, never hidden
-        return error
+        return error, ""
 
 
 def _xmp_ok(body: bytes, asset_id: str) -> bool:
@@ -201,8 +212,8 @@ def _xmp_ok(body: bytes, asset_id: str) -> bool:
     return xmp is not None and DIGITAL_SOURCE_TYPE in xmp and f"<dc:identifier>{asset_id}</dc:identifier>" in xmp
 
 
-def _reader_context(trust_anchor_pem: bytes | str | None):
-    """A C2PA reading context; with a trust anchor, a chained signer reads as Trusted."""
+def reader_context(trust_anchor_pem: bytes | str | None):
+    """A C2PA reading context; with a trust anchor, a chained signer reads as Trusted. One per thread."""
     import c2pa
 
     if trust_anchor_pem is None:

@@ -67,15 +67,15 @@ def rule_group(row: Mapping) -> str:
 
 def thumbnail_order(rows: Sequence[Mapping], max_thumbnails: int, verdicts: Mapping[str, Mapping] | None = None) -> set[str]:
     """Asset ids that get an inline picture: still awaiting review first, then reviewed, rejected, published, dropped; capped."""
+    return {row["asset_id"] for row in sorted(rows, key=lambda row: thumbnail_rank(row, verdicts))[: max(0, max_thumbnails)]}
+
+
+def thumbnail_rank(row: Mapping, verdicts: Mapping[str, Mapping] | None = None) -> tuple:
+    """Where a row stands in the queue for an inline picture (lowest first)."""
     rank = {section: i for i, section in enumerate(SECTION_ORDER)}
-    decided = verdicts or {}
-
-    def order(row: Mapping) -> tuple:
-        # A re-rendered sheet spends its pictures on what is left to decide.
-        waiting = section_of(row) == AWAITING and row["asset_id"] not in decided
-        return (not waiting, rank.get(section_of(row), len(rank)), row["sku"], row["variant"])
-
-    return {row["asset_id"] for row in sorted(rows, key=order)[: max(0, max_thumbnails)]}
+    # A re-rendered sheet spends its pictures on what is left to decide.
+    waiting = section_of(row) == AWAITING and row["asset_id"] not in (verdicts or {})
+    return (not waiting, rank.get(section_of(row), len(rank)), row["sku"], row["variant"])
 
 
 def contact_sheet_html(

@@ -15,6 +15,8 @@ from prefect.testing.utilities import prefect_test_harness
 
 from catalog.sample import write_sample_catalog
 from catalog_concepts.local_services.s3_server import local_s3_settings
+from catalog_concepts.provenance.c2pa_sign import load_or_create_signer
+from catalog_concepts.provenance.precommit import ImagesNotVerifiedError
 from catalog_concepts.provenance.verify import RunNotIntactError, verify_run
 from catalog_concepts.storage.bucket import ensure_bucket
 from catalog_concepts.storage.cleanup import cleanup_orphans
@@ -22,6 +24,7 @@ from catalog_concepts.storage.lease import RunInProgressError, acquire_lease, re
 from catalog_concepts.storage.manifest import read_manifests
 from catalog_concepts.storage.settings import boto3_client, split_s3_uri
 from flows.nightly import nightly_campaign
+from flows.resources import ENV_C2PA_TRUST_ANCHOR
 
 pytestmark = pytest.mark.slow
 VARIANTS = 2
@@ -121,6 +124,28 @@ def test_committed_run_whose_objects_are_gone_fails_loudly_then_regenerates(harn
     again = nightly_campaign(**_params(model_dir, catalog))
     assert again["status"] == "committed" and again["remade_shards"] >= 1
     assert verify_run(s3, again["run_id"]).ok and set(doomed) <= set(_images(s3))
+
+
+def test_images_that_do_not_verify_are_never_committed_and_the_rerun_keeps_what_did(
+    harness, s3_env, model_dir, catalog, tmp_path, monkeypatch
+):
+    """Verification runs before the commit: a run whose images fail it leaves no manifest behind."""
+    s3 = s3_env
+    foreign = load_or_create_signer(tmp_path / "another-ca")  # a root the run's signer does not chain to
+    anchor = tmp_path / "anchor.pem"
+    anchor.write_bytes(foreign.trust_anchor_pem)
+    monkeypatch.setenv(ENV_C2PA_TRUST_ANCHOR, str(anchor))
+    with pytest.raises(ImagesNotVerifiedError) as failure:
+        nightly_campaign(**_params(model_dir, catalog))
+    message = str(failure.value)
+    assert "was not committed: its images do not all verify (0/16 images verified" in message
+    assert "C2PA state 'Valid', expected Trusted" in message
+    assert _keys(s3, "manifests/") == [] and len(_images(s3)) == 8 * VARIANTS
+
+    monkeypatch.delenv(ENV_C2PA_TRUST_ANCHOR)
+    again = nightly_campaign(**_params(model_dir, catalog))
+    assert again["status"] == "committed" and again["resumed_shards"] == again["shards"] == 4
+    assert again["verified"].startswith("16/16 images verified") and "confirmed unchanged after it" in again["verified"]
 
 
 def test_rerun_into_another_bucket_stores_every_image_there(harness, s3_env, local_s3_server, model_dir, catalog):
